@@ -1,0 +1,1 @@
+"""The library every registry service imports: domain rules, events, settings, logging, adapters."""

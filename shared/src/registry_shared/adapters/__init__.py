@@ -1,0 +1,1 @@
+"""I/O adapters: MongoDB, S3, RabbitMQ. Created in cleanup contexts or a worker's main, never at import."""

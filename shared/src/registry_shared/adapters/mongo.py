@@ -1,0 +1,68 @@
+"""MongoDB: the client, the collections and their indexes, and numeric id sequences.
+
+Only operations that both MongoDB and the embedded nx-27017 server support are used (see
+tests/integration/test_mongo_operations.py, which pins each of them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
+    "users": [([("username", ASCENDING)], {"unique": True})],
+    "groups": [([("path_lower", ASCENDING)], {"unique": True}), ([("parent_id", ASCENDING)], {})],
+    "projects": [([("path_lower", ASCENDING)], {"unique": True}), ([("ancestor_ids", ASCENDING)], {})],
+    "members": [([("user_id", ASCENDING)], {}), ([("source_kind", ASCENDING), ("source_id", ASCENDING)], {})],
+    "personal_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
+    "deploy_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
+    "jobs": [([("token_hash", ASCENDING)], {"unique": True})],
+    "package_files": [
+        ([("project_id", ASCENDING), ("filename", ASCENDING)], {"unique": True}),
+        ([("package_id", ASCENDING)], {}),
+    ],
+    "packages": [([("project_id", ASCENDING), ("name", ASCENDING), ("version", ASCENDING)], {"unique": True})],
+}
+
+
+@dataclass
+class Mongo:
+    """The registry's database handle. One per process."""
+
+    client: AsyncMongoClient
+    db: AsyncDatabase
+
+    @classmethod
+    def connect(cls, url: str, database: str) -> "Mongo":
+        client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+        return cls(client=client, db=client[database])
+
+    def __getattr__(self, name: str) -> AsyncCollection:
+        # Collections by attribute: mongo.users, mongo.package_files, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.db[name]
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            for keys, options in indexes:
+                await self.db[collection].create_index(keys, **options)
+
+    async def next_id(self, sequence: str) -> int:
+        """The next value of a numeric id sequence (users, groups and projects share `namespaces`)."""
+        doc = await self.db.counters.find_one_and_update(
+            {"_id": sequence}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return int(doc["seq"])
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+            return True
+        except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
+            return False
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,126 @@
+"""Package files, packages, core metadata and the precomputed simple documents in MongoDB.
+
+A `package_files` document is first a reservation of `(project_id, filename)` (state `uploading`),
+then `processing` once its bytes are stored, then `installable` once the worker indexed it.
+The unique index on `(project_id, filename)` is what makes concurrent uploads of one filename safe.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from ..domain.simple import FileEntry
+from .mongo import Mongo
+
+UPLOADING, PROCESSING, INSTALLABLE = "uploading", "processing", "installable"
+
+
+def page_key(scope_kind: str, scope_id: int, name: str | None = None) -> str:
+    """The `_id` of a precomputed simple document: a scope's index, or one name's page."""
+    return f"{scope_kind}:{scope_id}" if name is None else f"{scope_kind}:{scope_id}:{name}"
+
+
+class PackageRepository:
+    def __init__(self, mongo: Mongo) -> None:
+        self.mongo = mongo
+
+    # -- reservations and files ----------------------------------------------------------------
+    async def reserve(self, doc: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Insert a reservation. Returns (True, doc) if ours, else (False, the existing document)."""
+        doc = {**doc, "_id": await self.mongo.next_id("files"), "state": UPLOADING, "created_at": datetime.now(UTC)}
+        try:
+            await self.mongo.package_files.insert_one(doc)
+            return True, doc
+        except DuplicateKeyError:
+            existing = await self.find_file(doc["project_id"], doc["filename"])
+            if existing is None:  # released between our insert and our read: try once more
+                return await self.reserve({k: v for k, v in doc.items() if k not in ("_id", "state", "created_at")})
+            return False, existing
+
+    async def find_file(self, project_id: int, filename: str) -> dict[str, Any] | None:
+        return await self.mongo.package_files.find_one({"project_id": project_id, "filename": filename})
+
+    async def get_file(self, file_id: int) -> dict[str, Any] | None:
+        return await self.mongo.package_files.find_one({"_id": file_id})
+
+    async def mark_stored(self, file_id: int, upload_id: str, fields: dict[str, Any]) -> bool:
+        result = await self.mongo.package_files.update_one(
+            {"_id": file_id, "upload_id": upload_id, "state": UPLOADING}, {"$set": {**fields, "state": PROCESSING}}
+        )
+        return result.modified_count == 1
+
+    async def release(self, file_id: int, upload_id: str | None = None) -> bool:
+        """Drop a reservation that never became installable (a failed or rejected upload)."""
+        query: dict[str, Any] = {"_id": file_id, "state": {"$ne": INSTALLABLE}}
+        if upload_id:
+            query["upload_id"] = upload_id
+        result = await self.mongo.package_files.delete_one(query)
+        return result.deleted_count == 1
+
+    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
+        result = await self.mongo.package_files.update_one(
+            {"_id": file_id, "state": {"$in": [PROCESSING, INSTALLABLE]}}, {"$set": {**fields, "state": INSTALLABLE}}
+        )
+        return result.matched_count == 1
+
+    async def installable_files(self, project_id: int, name: str | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"project_id": project_id, "state": INSTALLABLE}
+        if name is not None:
+            query["name"] = name
+        return [doc async for doc in self.mongo.package_files.find(query, {"core_metadata": 0})]
+
+    async def installable_names(self, project_id: int) -> list[str]:
+        names = {doc["name"] async for doc in self.mongo.package_files.find(
+            {"project_id": project_id, "state": INSTALLABLE}, {"name": 1})}
+        return sorted(names)
+
+    # -- packages ------------------------------------------------------------------------------
+    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int:
+        """The package (project, normalised name, canonical version), created once. Returns its id."""
+        query = {"project_id": project_id, "name": name, "version": version}
+        existing = await self.mongo.packages.find_one(query)
+        if existing:
+            return int(existing["_id"])
+        doc = {**query, **display, "_id": await self.mongo.next_id("packages"), "created_at": datetime.now(UTC)}
+        try:
+            await self.mongo.packages.insert_one(doc)
+            return int(doc["_id"])
+        except DuplicateKeyError:
+            existing = await self.mongo.packages.find_one(query)
+            assert existing is not None
+            return int(existing["_id"])
+
+    # -- core metadata -------------------------------------------------------------------------
+    async def put_core_metadata(self, file_id: int, data: bytes) -> None:
+        await self.mongo.core_metadata.update_one({"_id": file_id}, {"$set": {"data": data}}, upsert=True)
+
+    async def get_core_metadata(self, file_id: int) -> bytes | None:
+        doc = await self.mongo.core_metadata.find_one({"_id": file_id})
+        return bytes(doc["data"]) if doc else None
+
+    # -- precomputed simple documents ---------------------------------------------------------
+    async def put_page(self, scope_kind: str, scope_id: int, name: str, entries: list[FileEntry],
+                       versions: list[str]) -> None:
+        key = page_key(scope_kind, scope_id, name)
+        if not entries:
+            await self.mongo.simple_pages.delete_one({"_id": key})
+            return
+        await self.mongo.simple_pages.update_one(
+            {"_id": key},
+            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "name": name, "versions": versions,
+                      "files": [e.to_doc() for e in entries], "updated_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def put_index(self, scope_kind: str, scope_id: int, names: list[str]) -> None:
+        await self.mongo.simple_pages.update_one(
+            {"_id": page_key(scope_kind, scope_id)},
+            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names,
+                      "updated_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def get_page(self, scope_kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
+        return await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id, name)})

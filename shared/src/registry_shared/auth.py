@@ -1,0 +1,108 @@
+"""Credential resolution (SPEC §2) and access facts for the pure decisions in domain.access."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .adapters.tenancy import TenancyRepository
+from .domain.access import ANONYMOUS, AccessFacts, Principal, PrincipalKind, RegistryAccess, Role, Visibility
+from .domain.tokens import hash_token, hashes_equal
+from .errors import Unauthorized
+
+JOB_TOKEN_USERNAME = "gitlab-ci-token"
+
+
+def _usable(doc: dict[str, Any]) -> bool:
+    if doc.get("revoked_at") is not None:
+        return False
+    expires = doc.get("expires_at")
+    if expires is not None:
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires <= datetime.now(UTC):
+            return False
+    return True
+
+
+class CredentialResolver:
+    """Turns Basic credentials into a Principal: deploy token, then personal token, then job token."""
+
+    def __init__(self, tenancy: TenancyRepository) -> None:
+        self.tenancy = tenancy
+
+    async def resolve(self, username: str | None, password: str | None) -> Principal:
+        if not password:
+            if username == JOB_TOKEN_USERNAME:
+                raise Unauthorized()
+            return ANONYMOUS
+        digest = hash_token(password)
+        mongo = self.tenancy.mongo
+        deploy = await mongo.deploy_tokens.find_one({"token_hash": digest})
+        if deploy and hashes_equal(deploy["token_hash"], digest):
+            if not _usable(deploy):
+                raise Unauthorized()
+            return Principal(kind=PrincipalKind.DEPLOY_TOKEN, scopes=frozenset(deploy["scopes"]),
+                             credential_id=deploy["_id"], deploy_project_id=deploy.get("project_id"),
+                             deploy_group_id=deploy.get("group_id"))
+        personal = await mongo.personal_tokens.find_one({"token_hash": digest})
+        if personal and hashes_equal(personal["token_hash"], digest):
+            if not _usable(personal):
+                raise Unauthorized()
+            user = await self.tenancy.find_user(personal["user_id"])
+            if user is None:
+                raise Unauthorized()
+            return Principal(kind=PrincipalKind.USER, user_id=user["_id"], admin=bool(user.get("admin")),
+                             scopes=frozenset(personal["scopes"]), credential_id=personal["_id"])
+        if username == JOB_TOKEN_USERNAME:
+            job = await mongo.jobs.find_one({"token_hash": digest})
+            if not job or not hashes_equal(job["token_hash"], digest) or job.get("status") != "running":
+                raise Unauthorized()
+            user = await self.tenancy.find_user(job["user_id"])
+            return Principal(kind=PrincipalKind.JOB, user_id=job["user_id"],
+                             admin=bool(user and user.get("admin")), scopes=frozenset({"api"}),
+                             credential_id=job["_id"], job_project_id=job["project_id"])
+        return ANONYMOUS
+
+
+class AccessFactsService:
+    """Gathers what the pure access decisions need about a caller and a project or group."""
+
+    def __init__(self, tenancy: TenancyRepository) -> None:
+        self.tenancy = tenancy
+
+    async def for_project(self, principal: Principal, project: dict[str, Any]) -> AccessFacts:
+        settings = await self.tenancy.instance_settings()
+        role = Role.NONE
+        if principal.user_id is not None and principal.kind in (PrincipalKind.USER, PrincipalKind.JOB):
+            role = await self.tenancy.effective_role(principal.user_id, project)
+        job_allowed = False
+        if principal.kind is PrincipalKind.JOB and principal.job_project_id is not None:
+            job_allowed = await self.tenancy.job_allowed(principal.job_project_id, project["_id"])
+        covers = principal.kind is PrincipalKind.DEPLOY_TOKEN and (
+            principal.deploy_project_id == project["_id"] or principal.deploy_group_id in project["ancestor_ids"]
+        )
+        return AccessFacts(
+            visibility=Visibility(project["visibility"]),
+            registry_access=RegistryAccess(project.get("registry_access", "enabled")),
+            role=role,
+            deploy_token_covers=covers,
+            job_allowed=job_allowed,
+            job_own_project=principal.job_project_id == project["_id"],
+            allow_guest_to_read_packages=bool(settings["allow_guest_to_read_packages"]),
+        )
+
+    async def for_group(self, principal: Principal, group: dict[str, Any]) -> AccessFacts:
+        settings = await self.tenancy.instance_settings()
+        role = Role.NONE
+        if principal.user_id is not None and principal.kind in (PrincipalKind.USER, PrincipalKind.JOB):
+            role = await self.tenancy.effective_group_role(principal.user_id, group)
+        covers = principal.kind is PrincipalKind.DEPLOY_TOKEN and (
+            principal.deploy_group_id == group["_id"] or principal.deploy_group_id in group["ancestor_ids"]
+        )
+        return AccessFacts(
+            visibility=Visibility(group["visibility"]),
+            role=role,
+            deploy_token_covers=covers,
+            job_allowed=principal.kind is PrincipalKind.JOB,
+            allow_guest_to_read_packages=bool(settings["allow_guest_to_read_packages"]),
+        )

@@ -1,0 +1,125 @@
+"""Every event the services exchange, one pydantic model each. Additive changes only.
+
+An event travels as a persistent AMQP message: body = the model's JSON, `type` = its kind,
+`message_id` unique, `correlation_id` = the upload request's correlation id.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: ClassVar[str]
+
+
+class FormMetadata(BaseModel):
+    """The metadata fields an uploader sent in the form (used where the distribution has none)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    name: str
+    version: str
+    filetype: str | None = None
+    pyversion: str | None = None
+    metadata_version: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    description_content_type: str | None = None
+    keywords: str | None = None
+    author_email: str | None = None
+    requires_python: str | None = None
+
+
+class DistributionStored(Event):
+    """upload-api stored a file's bytes in S3 and reserved its name; the worker should inspect it."""
+
+    kind: ClassVar[str] = "distribution.stored"
+    file_id: int
+    project_id: int
+    filename: str
+    object_key: str
+    size: int
+    sha256: str
+    md5: str
+    blake2_256: str
+    form: FormMetadata
+    uploader: dict[str, object] = Field(default_factory=dict)
+    reply_to: str = ""  # the upload-api replica waiting for the verdict
+    upload_id: str = ""
+
+
+class DistributionIndexed(Event):
+    """The worker accepted the file; it is installable and every index page lists it."""
+
+    kind: ClassVar[str] = "distribution.indexed"
+    file_id: int
+    project_id: int
+    filename: str
+    upload_id: str = ""
+
+
+class DistributionRejected(Event):
+    """The worker refused the file; its object and reservation are gone."""
+
+    kind: ClassVar[str] = "distribution.rejected"
+    file_id: int
+    project_id: int
+    filename: str
+    reason: str
+    upload_id: str = ""
+
+
+class Scope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["project", "group"]
+    id: int
+
+
+class IndexChanged(Event):
+    """Simple documents of these scopes changed: drop cached copies. Empty `names` = the whole scope."""
+
+    kind: ClassVar[str] = "index.changed"
+    scopes: list[Scope]
+    names: list[str] = Field(default_factory=list)
+
+
+class TokenRevoked(Event):
+    """A credential stopped being valid (revoked, expired by hand, job finished): drop cached lookups."""
+
+    kind: ClassVar[str] = "token.revoked"
+    token_kind: Literal["personal", "deploy", "job"]
+    token_id: int
+
+
+class AccessChanged(Event):
+    """Membership, visibility or settings changed: drop cached access decisions."""
+
+    kind: ClassVar[str] = "access.changed"
+    project_ids: list[int] = Field(default_factory=list)
+    group_ids: list[int] = Field(default_factory=list)
+
+
+class FileDeleted(Event):
+    """A file was removed from the index; its objects may now be deleted."""
+
+    kind: ClassVar[str] = "file.deleted"
+    file_id: int
+    project_id: int
+    object_keys: list[str]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, TokenRevoked,
+                AccessChanged, FileDeleted)
+}
+
+
+def parse_event(kind: str | None, body: bytes) -> Event:
+    """Decode a message body by its `type`; raises ValueError for an unknown kind or invalid body."""
+    cls = EVENT_TYPES.get(kind or "")
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    return cls.model_validate_json(body)

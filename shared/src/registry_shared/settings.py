@@ -1,0 +1,71 @@
+"""Settings: every address and limit is an environment variable, read once at start-up."""
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every service and `registry-admin` read. Service settings extend this."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    registry_port: int = 8080
+    registry_external_url: str = ""
+    mongodb_url: str = "mongodb://127.0.0.1:27017/registry"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_exchange: str = "registry"
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_access_key: str = "registry"
+    s3_secret_key: str = "registry-secret"
+    s3_bucket: str = "registry"
+    s3_region: str = "us-east-1"
+    log_level: str = "info"
+    # Per-process identity, so replicas of one service have distinct queues and log fields.
+    replica_id: str = ""
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "CommonSettings":
+        if not self.registry_external_url:
+            self.registry_external_url = f"http://127.0.0.1:{self.registry_port}"
+        self.registry_external_url = self.registry_external_url.rstrip("/")
+        return self
+
+    @property
+    def mongodb_database(self) -> str:
+        """The database named in MONGODB_URL's path, `registry` when none is given."""
+        tail = self.mongodb_url.split("://", 1)[-1]
+        path = tail.split("/", 1)[1] if "/" in tail else ""
+        name = path.split("?", 1)[0]
+        return name or "registry"
+
+
+class HttpSettings(CommonSettings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    # Seconds an HTTP service keeps serving in-flight requests after SIGTERM.
+    shutdown_timeout: float = 25.0
+
+
+class UploadSettings(HttpSettings):
+    upload_max_file_size: int = Field(default=5_000_000_000, ge=1)
+    upload_verdict_timeout: float = 30.0
+    upload_part_size: int = 16 * 1024 * 1024
+
+
+class IndexSettings(HttpSettings):
+    proxy_url: str = "http://127.0.0.1:8084"
+    proxy_mode: str = "cache"
+    index_file_redirect: bool = False
+    auth_cache_ttl: float = 5.0
+
+
+class ProxySettings(HttpSettings):
+    proxy_upstream_url: str = "https://pypi.org/simple/"
+    proxy_page_ttl: float = 600.0
+    proxy_stale_ttl: float = 86400.0
+
+
+class WorkerSettings(HttpSettings):
+    worker_prefetch: int = 4
+    worker_max_retries: int = 3

@@ -1,0 +1,1 @@
+"""aiohttp pieces every HTTP service uses: middlewares, health/readiness/metrics routes, Basic auth parsing."""

@@ -1,0 +1,115 @@
+"""The common aiohttp application skeleton: correlation ids, GitLab error bodies, one log line per request,
+Prometheus metrics, liveness and readiness."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from ..errors import DomainError
+from ..logging import bind_correlation_id
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+READY_CHECKS = web.AppKey("ready_checks", dict)
+SERVICE_NAME = web.AppKey("service_name", str)
+CORRELATION_HEADER = "X-Request-Id"
+
+HTTP_REQUESTS = Counter("registry_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "registry_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+log = structlog.get_logger()
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def json_error(status: int, body: dict[str, str], headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="GitLab Packages Registry"'}
+
+
+def error_response(exc: DomainError) -> web.Response:
+    """The one place a DomainError becomes a response; every 401 carries WWW-Authenticate."""
+    headers = UNAUTHORIZED_HEADERS if exc.status == 401 else None
+    return json_error(exc.status, exc.body(), headers)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Correlation id, GitLab-style errors, metrics and one canonical log line per request."""
+    incoming = request.headers.get(CORRELATION_HEADER, "")
+    correlation_id = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+    bind_correlation_id(correlation_id)
+    request["correlation_id"] = correlation_id
+    service = request.app[SERVICE_NAME]
+    route = _route_name(request)
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except DomainError as exc:
+            response = error_response(exc)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                response = json_error(exc.status, {"message": f"{exc.status} {exc.reason}"})
+            else:
+                raise
+        status = response.status
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        status = 500
+        return json_error(500, {"message": "500 Internal Server Error"}, {CORRELATION_HEADER: correlation_id})
+    finally:
+        elapsed = time.perf_counter() - started
+        if not request.path.startswith(("/-/", "/metrics")):
+            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+            HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+            log.info("http_request", method=request.method, path=request.path, status=status,
+                     duration_ms=round(elapsed * 1000, 2), **request.get("log_fields", {}))
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    results = {}
+    for name, check in request.app[READY_CHECKS].items():
+        try:
+            results[name] = await check()
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            results[name] = False
+    ok = all(results.values())
+    return web.json_response({"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503)
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_base_app(service: str, *, client_max_size: int = 1024**2) -> web.Application:
+    """An application with the common middleware and /-/health, /-/ready, /metrics."""
+    app = web.Application(middlewares=[request_context], client_max_size=client_max_size)
+    app[SERVICE_NAME] = service
+    app[READY_CHECKS] = {}
+    app.router.add_get("/-/health", health)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    return app
