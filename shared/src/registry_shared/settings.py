@@ -20,6 +20,8 @@ class CommonSettings(BaseSettings):
     s3_secret_key: str = "registry-secret"
     s3_bucket: str = "registry"
     s3_region: str = "us-east-1"
+    # Every object key starts with this prefix, so several registries (or test runs) can share a bucket.
+    s3_prefix: str = ""
     log_level: str = "info"
     # Per-process identity, so replicas of one service have distinct queues and log fields.
     replica_id: str = ""

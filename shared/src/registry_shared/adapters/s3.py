@@ -15,9 +15,10 @@ DOWNLOAD_CHUNK = 256 * 1024
 
 class ObjectStore:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, region: str = "us-east-1",
-                 public_endpoint: str | None = None) -> None:
+                 public_endpoint: str | None = None, prefix: str = "") -> None:
         url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
         self.bucket = bucket
+        self.prefix = prefix
         self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key,
                             secure=url.scheme == "https", region=region)
         self._presign_client = self.client
@@ -25,6 +26,14 @@ class ObjectStore:
             pub = urlparse(public_endpoint)
             self._presign_client = Minio(pub.netloc, access_key=access_key, secret_key=secret_key,
                                          secure=pub.scheme == "https", region=region)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "ObjectStore":
+        return cls(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket,
+                   settings.s3_region, prefix=settings.s3_prefix)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
 
     async def ensure_bucket(self) -> None:
         def _ensure() -> None:
@@ -49,16 +58,16 @@ class ObjectStore:
         Sequential parts keep memory at about one part; minio aborts the multipart upload if the reader
         raises, so a refused upload leaves no parts behind.
         """
-        self.client.put_object(self.bucket, key, reader, length=-1, part_size=part_size, num_parallel_uploads=1)
+        self.client.put_object(self.bucket, self._key(key), reader, length=-1, part_size=part_size, num_parallel_uploads=1)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         import io
-        await asyncio.to_thread(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),
+        await asyncio.to_thread(self.client.put_object, self.bucket, self._key(key), io.BytesIO(data), len(data),
                                 content_type=content_type)
 
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         def _get() -> bytes:
-            resp = self.client.get_object(self.bucket, key, offset=offset, length=length)
+            resp = self.client.get_object(self.bucket, self._key(key), offset=offset, length=length)
             try:
                 return resp.read()
             finally:
@@ -68,7 +77,7 @@ class ObjectStore:
 
     async def size(self, key: str) -> int | None:
         try:
-            stat = await asyncio.to_thread(self.client.stat_object, self.bucket, key)
+            stat = await asyncio.to_thread(self.client.stat_object, self.bucket, self._key(key))
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
                 return None
@@ -76,11 +85,11 @@ class ObjectStore:
         return int(stat.size or 0)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+        await asyncio.to_thread(self.client.remove_object, self.bucket, self._key(key))
 
     async def stream(self, key: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
         """Yield an object's bytes (or a range of them) chunk by chunk, never the whole object at once."""
-        resp: Any = await asyncio.to_thread(self.client.get_object, self.bucket, key, offset=offset, length=length)
+        resp: Any = await asyncio.to_thread(self.client.get_object, self.bucket, self._key(key), offset=offset, length=length)
         try:
             iterator = resp.stream(DOWNLOAD_CHUNK)
             while True:
@@ -94,6 +103,6 @@ class ObjectStore:
 
     def presigned_get(self, key: str, expires: timedelta, filename: str) -> str:
         return self._presign_client.presigned_get_object(
-            self.bucket, key, expires=expires,
+            self.bucket, self._key(key), expires=expires,
             response_headers={"response-content-disposition": f'attachment; filename="{filename}"'},
         )

@@ -1,0 +1,45 @@
+"""HTTP edge of the upload: read the form, call the use case, map the outcome to GitLab's responses."""
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from registry_shared.errors import DomainError
+from registry_shared.web.basic_auth import basic_credentials
+
+from .multipart import drain, open_form, read_remaining
+from .service import Outcome, UploadContext, UploadService
+
+UPLOAD_SERVICE = web.AppKey("upload_service", UploadService)
+UPLOADS = Counter("registry_uploads_total", "Uploads by outcome", ["outcome"])
+
+
+async def upload(request: web.Request) -> web.Response:
+    """E4 `POST /api/v4/projects/:id/packages/pypi`."""
+    reader, form = await open_form(request)
+    username, password = basic_credentials(request)
+    ctx = UploadContext(request.match_info["project_id"], username, password, request["correlation_id"])
+    request["log_fields"] = {"project": ctx.project_ref, "filename": form.filename}
+    service = request.app[UPLOAD_SERVICE]
+    try:
+        outcome = await service.upload(ctx, form)
+    except DomainError as exc:
+        UPLOADS.labels(f"rejected_{exc.status}").inc()
+        if form.content is not None and exc.status < 500:
+            # Let the client finish sending before it reads our answer; pip/twine treat a reset as a failure.
+            await _drain_quietly(form)
+        raise
+    await read_remaining(reader, form)
+    if outcome == Outcome.CREATED:
+        UPLOADS.labels("created").inc()
+        return web.json_response({"message": "201 Created"}, status=201)
+    UPLOADS.labels("accepted").inc()
+    return web.json_response({"message": "202 Accepted - the file is being processed and appears shortly"},
+                             status=202)
+
+
+async def _drain_quietly(form) -> None:
+    try:
+        await drain(form.content)
+    except Exception:  # noqa: BLE001 - the error being reported matters more than the rest of the body
+        pass

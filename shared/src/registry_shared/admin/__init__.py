@@ -1,0 +1,1 @@
+"""registry-admin: the administration command line (SPEC §8)."""
