@@ -111,7 +111,7 @@ def test_long_description_is_truncated(registry_stack, tenant, tmp_path: Path) -
                            description=readme)
     assert response.status_code == 201, response.text
     db = MongoClient(registry_stack.env["MONGODB_URL"], tz_aware=True).get_default_database()
-    stored = db.package_files.find_one({"project_id": tenant["project"]["id"], "filename": wheel.name})
+    stored = db.distributions.find_one({"project_id": tenant["project"]["id"], "filename": wheel.name})
     assert stored["description"] == "D" * 3997 + "..."
     assert len(stored["description"]) == 4000
 

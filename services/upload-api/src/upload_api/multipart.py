@@ -31,6 +31,8 @@ class UploadForm:
 
 async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
     """Read fields up to the `content` part. 400 when the body is not a multipart form or lacks a field."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        raise ParameterMissing("content")  # a form without a file part
     if not request.content_type.startswith("multipart/form-data"):
         raise BadRequest("the upload must be multipart/form-data")
     try:

@@ -5,6 +5,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from registry_shared.errors import DomainError
+from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
 
 from .multipart import drain, open_form, read_remaining
@@ -18,8 +19,8 @@ async def upload(request: web.Request) -> web.Response:
     """E4 `POST /api/v4/projects/:id/packages/pypi`."""
     reader, form = await open_form(request)
     username, password = basic_credentials(request)
-    ctx = UploadContext(request.match_info["project_id"], username, password, request["correlation_id"])
-    request["log_fields"] = {"project": ctx.project_ref, "filename": form.filename}
+    ctx = UploadContext(request.match_info["project_id"], username, password, request[CORRELATION_ID])
+    request[LOG_FIELDS] = {"project": ctx.project_ref, "filename": form.filename}
     service = request.app[UPLOAD_SERVICE]
     try:
         outcome = await service.upload(ctx, form)

@@ -19,7 +19,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
     "personal_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
     "deploy_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
     "jobs": [([("token_hash", ASCENDING)], {"unique": True})],
-    "package_files": [
+    "distributions": [
         ([("project_id", ASCENDING), ("filename", ASCENDING)], {"unique": True}),
         ([("package_id", ASCENDING)], {}),
     ],
@@ -40,7 +40,7 @@ class Mongo:
         return cls(client=client, db=client[database])
 
     def __getattr__(self, name: str) -> AsyncCollection:
-        # Collections by attribute: mongo.users, mongo.package_files, ...
+        # Collections by attribute: mongo.users, mongo.distributions, ...
         if name.startswith("_"):
             raise AttributeError(name)
         return self.db[name]

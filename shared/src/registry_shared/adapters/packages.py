@@ -1,6 +1,6 @@
 """Package files, packages, core metadata and the precomputed simple documents in MongoDB.
 
-A `package_files` document is first a reservation of `(project_id, filename)` (state `uploading`),
+A `distributions` document is first a reservation of `(project_id, filename)` (state `uploading`),
 then `processing` once its bytes are stored, then `installable` once the worker indexed it.
 The unique index on `(project_id, filename)` is what makes concurrent uploads of one filename safe.
 """
@@ -31,7 +31,7 @@ class PackageRepository:
         """Insert a reservation. Returns (True, doc) if ours, else (False, the existing document)."""
         doc = {**doc, "_id": await self.mongo.next_id("files"), "state": UPLOADING, "created_at": datetime.now(UTC)}
         try:
-            await self.mongo.package_files.insert_one(doc)
+            await self.mongo.distributions.insert_one(doc)
             return True, doc
         except DuplicateKeyError:
             existing = await self.find_file(doc["project_id"], doc["filename"])
@@ -40,13 +40,13 @@ class PackageRepository:
             return False, existing
 
     async def find_file(self, project_id: int, filename: str) -> dict[str, Any] | None:
-        return await self.mongo.package_files.find_one({"project_id": project_id, "filename": filename})
+        return await self.mongo.distributions.find_one({"project_id": project_id, "filename": filename})
 
     async def get_file(self, file_id: int) -> dict[str, Any] | None:
-        return await self.mongo.package_files.find_one({"_id": file_id})
+        return await self.mongo.distributions.find_one({"_id": file_id})
 
     async def mark_stored(self, file_id: int, upload_id: str, fields: dict[str, Any]) -> bool:
-        result = await self.mongo.package_files.update_one(
+        result = await self.mongo.distributions.update_one(
             {"_id": file_id, "upload_id": upload_id, "state": UPLOADING}, {"$set": {**fields, "state": PROCESSING}}
         )
         return result.modified_count == 1
@@ -56,11 +56,11 @@ class PackageRepository:
         query: dict[str, Any] = {"_id": file_id, "state": {"$ne": INSTALLABLE}}
         if upload_id:
             query["upload_id"] = upload_id
-        result = await self.mongo.package_files.delete_one(query)
+        result = await self.mongo.distributions.delete_one(query)
         return result.deleted_count == 1
 
     async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
-        result = await self.mongo.package_files.update_one(
+        result = await self.mongo.distributions.update_one(
             {"_id": file_id, "state": {"$in": [PROCESSING, INSTALLABLE]}}, {"$set": {**fields, "state": INSTALLABLE}}
         )
         return result.matched_count == 1
@@ -69,10 +69,10 @@ class PackageRepository:
         query: dict[str, Any] = {"project_id": project_id, "state": INSTALLABLE}
         if name is not None:
             query["name"] = name
-        return [doc async for doc in self.mongo.package_files.find(query, {"core_metadata": 0})]
+        return [doc async for doc in self.mongo.distributions.find(query, {"core_metadata": 0})]
 
     async def installable_names(self, project_id: int) -> list[str]:
-        names = {doc["name"] async for doc in self.mongo.package_files.find(
+        names = {doc["name"] async for doc in self.mongo.distributions.find(
             {"project_id": project_id, "state": INSTALLABLE}, {"name": 1})}
         return sorted(names)
 

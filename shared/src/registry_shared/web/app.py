@@ -16,6 +16,10 @@ from ..logging import bind_correlation_id
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey("ready_checks", dict)
 SERVICE_NAME = web.AppKey("service_name", str)
+# Per-request storage: the correlation id, and extra fields a view adds to the request's canonical
+# log line (never credentials).
+CORRELATION_ID = web.RequestKey("correlation_id", str)
+LOG_FIELDS = web.RequestKey("log_fields", dict)
 CORRELATION_HEADER = "X-Request-Id"
 
 HTTP_REQUESTS = Counter("registry_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
@@ -51,7 +55,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     incoming = request.headers.get(CORRELATION_HEADER, "")
     correlation_id = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
     bind_correlation_id(correlation_id)
-    request["correlation_id"] = correlation_id
+    request[CORRELATION_ID] = correlation_id
     service = request.app[SERVICE_NAME]
     route = _route_name(request)
     started = time.perf_counter()
@@ -82,7 +86,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
             HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
             HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
             log.info("http_request", method=request.method, path=request.path, status=status,
-                     duration_ms=round(elapsed * 1000, 2), **request.get("log_fields", {}))
+                     duration_ms=round(elapsed * 1000, 2), **request.get(LOG_FIELDS, {}))
 
 
 async def health(_request: web.Request) -> web.Response:
