@@ -54,10 +54,18 @@ async def read_remaining(reader: MultipartReader, form: UploadForm) -> None:
     await _read_fields(reader, form, stop_at_content=False)
 
 
-async def drain(part: BodyPartReader) -> None:
-    """Consume a part without keeping it, so the client can finish sending before we answer."""
-    while await part.read_chunk(256 * 1024):
-        pass
+async def drain(part: BodyPartReader, limit: int | None = None) -> bool:
+    """Consume a part without keeping it, so the client can finish sending before we answer.
+
+    With `limit`, stop after that many bytes and return False: the connection is then closed after the
+    answer rather than reading gigabytes that will be thrown away.
+    """
+    seen = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        seen += len(chunk)
+        if limit is not None and seen > limit:
+            return False
+    return True
 
 
 async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_content: bool) -> None:

@@ -8,7 +8,7 @@ from registry_shared.errors import DomainError
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
 
-from .multipart import drain, open_form, read_remaining
+from .multipart import UploadForm, drain, open_form, read_remaining
 from .service import Outcome, UploadContext, UploadService
 
 UPLOAD_SERVICE = web.AppKey("upload_service", UploadService)
@@ -39,8 +39,11 @@ async def upload(request: web.Request) -> web.Response:
                              status=202)
 
 
-async def _drain_quietly(form) -> None:
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+async def _drain_quietly(form: UploadForm) -> None:
     try:
-        await drain(form.content)
+        await drain(form.content, DRAIN_LIMIT)
     except Exception:  # noqa: BLE001 - the error being reported matters more than the rest of the body
         pass
