@@ -1,0 +1,1 @@
+"""metadata-worker: consumes `distribution.stored`, inspects each archive, indexes or rejects it."""

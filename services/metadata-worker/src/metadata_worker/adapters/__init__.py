@@ -1,0 +1,1 @@
+"""The worker's own adapters: blocking readers over S3 objects, inspection in threads, AMQP retries."""

@@ -1,0 +1,386 @@
+"""Archive inspection: is this file the wheel or sdist its name says, and what is its core metadata?
+
+Pure, blocking functions over file-like objects; callers run them in a worker thread. A wheel or a
+`.zip` sdist is read through a seekable file, touching only the central directory and the metadata
+member. A `.tar.gz` sdist is read through a forward-only stream that stops as soon as PKG-INFO is
+found. Content problems raise `InvalidDistribution`; anything else (a failing reader) propagates
+unchanged, so the caller can tell a bad file from a storage outage.
+"""
+from __future__ import annotations
+
+import re
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO
+
+from registry_shared.domain.metadata import parse_core_metadata
+from registry_shared.domain.names import normalize_name
+from registry_shared.domain.versions import canonical_version
+
+MAX_METADATA_SIZE = 5 * 1024 * 1024
+# A member (or a gzip stream) that expands more than BOMB_RATIO times and beyond BOMB_MIN_SIZE bytes
+# is a decompression bomb; small, highly compressible files (a RECORD of zeros) stay legal.
+BOMB_RATIO = 100
+BOMB_MIN_SIZE = 10 * 1024 * 1024
+# tarfile remembers every member it has read; bound what a stream may make it remember.
+MAX_TAR_MEMBERS = 200_000
+STREAM_CHUNK = 64 * 1024
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, OSError, OverflowError)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidDistribution(Exception):
+    """The file is not an acceptable distribution. `reason` is what follows `Invalid distribution file: `."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return f"Invalid distribution file: {self.reason}"
+
+
+class ArchiveFormat(StrEnum):
+    WHEEL = "wheel"
+    SDIST_ZIP = "sdist-zip"
+    SDIST_TAR = "sdist-tar-gz"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the file's name promised: the normalised name and the canonical version."""
+
+    name: str
+    version: str
+    # How the uploader spelled them, for messages (`1.0` reads better than its canonical `1`).
+    display_name: str = ""
+    display_version: str = ""
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """An accepted archive: its core metadata bytes, parsed, and where they were found."""
+
+    metadata_bytes: bytes
+    metadata: dict[str, object]
+    metadata_path: str
+
+
+def archive_format(filename: str) -> ArchiveFormat:
+    """The archive format a distribution's filename promises."""
+    lower = filename.lower()
+    if lower.endswith(".whl"):
+        return ArchiveFormat.WHEEL
+    if lower.endswith(".zip"):
+        return ArchiveFormat.SDIST_ZIP
+    if lower.endswith(".tar.gz"):
+        return ArchiveFormat.SDIST_TAR
+    raise InvalidDistribution("unsupported file type (expected .whl, .tar.gz or .zip)")
+
+
+# -- wheels and zip sdists ---------------------------------------------------------------------
+
+def inspect_wheel(fp: IO[bytes], expected: Expected) -> Inspection:
+    """Check a wheel read through a seekable file: one `*.dist-info/` with METADATA and RECORD."""
+    with _open_zip(fp, "a wheel (.whl) must be a zip archive") as zf:
+        infos = zf.infolist()
+        check_zip_members(infos)
+        names = {info.filename for info in infos}
+        tops = {n.split("/", 1)[0] for n in names if "/" in n}
+        dist_infos = sorted(t for t in tops if t.endswith(".dist-info"))
+        if not dist_infos:
+            raise InvalidDistribution("missing .dist-info directory")
+        if len(dist_infos) > 1:
+            raise InvalidDistribution(f"several .dist-info directories ({', '.join(_show(d) for d in dist_infos)})")
+        top = dist_infos[0]
+        # pip refuses a wheel whose .dist-info directory names another project.
+        dist_name = top[: -len(".dist-info")].rpartition("-")[0] or top[: -len(".dist-info")]
+        if normalize_name(dist_name) != expected.name:
+            raise InvalidDistribution(f"the .dist-info directory ({_show(top)}) does not match the file name")
+        for required in ("METADATA", "RECORD"):
+            if f"{top}/{required}" not in names:
+                raise InvalidDistribution(f"missing .dist-info/{required}")
+        path = f"{top}/METADATA"
+        data = _read_zip_member(zf, zf.getinfo(path), ".dist-info/METADATA")
+    return check_metadata(data, path, expected)
+
+
+def inspect_sdist_zip(fp: IO[bytes], expected: Expected) -> Inspection:
+    """Check a `.zip` sdist read through a seekable file: `<top>/PKG-INFO`, one top-level directory."""
+    with _open_zip(fp, "a .zip sdist must be a zip archive") as zf:
+        infos = zf.infolist()
+        check_zip_members(infos)
+        top = single_top_level(info.filename for info in infos)
+        path = f"{top}/PKG-INFO"
+        info = zf.NameToInfo.get(path)
+        if info is None or info.is_dir():
+            raise InvalidDistribution("missing PKG-INFO")
+        data = _read_zip_member(zf, info, "PKG-INFO")
+    return check_metadata(data, path, expected)
+
+
+def check_zip_members(infos: Iterable[zipfile.ZipInfo]) -> None:
+    """Refuse unsafe paths, duplicate members and decompression bombs (judged from the central directory)."""
+    seen: set[str] = set()
+    total_size = total_compressed = 0
+    for info in infos:
+        check_member_path(info.filename)
+        if info.filename in seen:
+            raise InvalidDistribution(f"duplicate member {_show(info.filename)}")
+        seen.add(info.filename)
+        if _is_bomb(info.file_size, info.compress_size):
+            raise InvalidDistribution(f"member {_show(info.filename)} has a suspicious compression ratio (zip bomb)")
+        total_size += info.file_size
+        total_compressed += info.compress_size
+    if _is_bomb(total_size, total_compressed):
+        raise InvalidDistribution("suspicious compression ratio (zip bomb)")
+
+
+class _ZipContext:
+    """`with _open_zip(...) as zf`: corrupt central directories become InvalidDistribution."""
+
+    def __init__(self, fp: IO[bytes], not_zip: str) -> None:
+        self.fp = fp
+        self.not_zip = not_zip
+        self.zf: zipfile.ZipFile | None = None
+
+    def __enter__(self) -> zipfile.ZipFile:
+        try:
+            self.zf = zipfile.ZipFile(self.fp)
+        except zipfile.BadZipFile as exc:
+            raise InvalidDistribution(self.not_zip) from exc
+        except _ZIP_ERRORS as exc:
+            raise InvalidDistribution("corrupt zip archive") from exc
+        return self.zf
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.zf is not None
+        self.zf.close()
+
+
+_open_zip = _ZipContext
+
+
+def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:
+    if info.file_size > MAX_METADATA_SIZE:
+        raise InvalidDistribution(f"{label} is too large")
+    try:
+        with zf.open(info) as member:
+            # Read one byte past the limit: the central directory's size may lie.
+            data = member.read(MAX_METADATA_SIZE + 1)
+    except NotImplementedError as exc:
+        raise InvalidDistribution(f"{label} uses an unsupported compression method") from exc
+    except RuntimeError as exc:  # zipfile's way of saying "encrypted"
+        raise InvalidDistribution(f"{label} is encrypted") from exc
+    except _ZIP_ERRORS as exc:
+        raise InvalidDistribution("corrupt zip archive") from exc
+    if len(data) > MAX_METADATA_SIZE:
+        raise InvalidDistribution(f"{label} is too large")
+    return data
+
+
+# -- .tar.gz sdists ----------------------------------------------------------------------------
+
+def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
+    """Check a `.tar.gz` sdist from a forward-only stream, reading only until `<top>/PKG-INFO`.
+
+    Every member seen until then must be under the same top-level directory, with a safe path.
+    """
+    gunzip = GunzipReader(stream)
+    try:
+        tar = tarfile.open(fileobj=gunzip, mode="r|")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, EOFError) as exc:
+        raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive") from exc
+    except zlib.error as exc:
+        raise InvalidDistribution("corrupt gzip stream") from exc
+    try:
+        return _scan_tar(tar, expected)
+    except (tarfile.TarError, EOFError, zlib.error, UnicodeError) as exc:
+        raise InvalidDistribution("corrupt tar.gz archive") from exc
+    finally:
+        tar.close()
+
+
+def _scan_tar(tar: tarfile.TarFile, expected: Expected) -> Inspection:
+    top: str | None = None
+    seen = 0
+    while (member := tar.next()) is not None:
+        seen += 1
+        if seen > MAX_TAR_MEMBERS:
+            raise InvalidDistribution("too many members before PKG-INFO")
+        # A stream cannot go back, so tarfile's list of members is useless to us; keep memory flat.
+        tar.members.clear()
+        name = _strip_dot_slash(member.name)
+        if not name:
+            continue
+        check_member_path(name)
+        if member.issym() or member.islnk():
+            _check_link_target(name, member)
+        first, sep, rest = name.partition("/")
+        if not sep and not member.isdir():
+            raise InvalidDistribution(f"{_show(name)} is outside the top-level directory")
+        if top is None:
+            top = first
+        elif first != top:
+            raise InvalidDistribution("several top-level directories")
+        if rest == "PKG-INFO":
+            if not member.isfile():
+                raise InvalidDistribution("PKG-INFO is not a regular file")
+            if member.size > MAX_METADATA_SIZE:
+                raise InvalidDistribution("PKG-INFO is too large")
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            data = extracted.read(MAX_METADATA_SIZE + 1)
+            return check_metadata(data, f"{top}/PKG-INFO", expected)
+    raise InvalidDistribution("missing PKG-INFO")
+
+
+class GunzipReader:
+    """A blocking `read()` of the gzip-decompressed bytes of `raw`, refusing decompression bombs.
+
+    Decompressing here rather than in tarfile lets the expansion ratio be checked while bytes flow,
+    before a bomb has been expanded, and with output bounded to one chunk at a time.
+    """
+
+    def __init__(self, raw: IO[bytes], chunk: int = STREAM_CHUNK) -> None:
+        self._raw = raw
+        self._chunk = chunk
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buffer = bytearray()
+        self._pending = b""
+        self._eof = False
+        self._started = False
+        self.compressed = 0
+        self.decompressed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buffer) < size):
+            self._fill()
+        if size < 0 or size >= len(self._buffer):
+            out = bytes(self._buffer)
+            self._buffer.clear()
+            return out
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+    def _pull(self) -> bytes:
+        data = self._raw.read(self._chunk)
+        self.compressed += len(data)
+        if not self._started:
+            self._started = True
+            if not data.startswith(b"\x1f\x8b"):
+                raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive")
+        return data
+
+    def _fill(self) -> None:
+        if self._z.unconsumed_tail:
+            data = self._z.unconsumed_tail
+        elif self._z.eof:
+            data = self._z.unused_data or self._pull()
+            # Another gzip member may follow (concatenated gzip); anything else is trailing padding.
+            if not data.startswith(b"\x1f\x8b"):
+                self._eof = True
+                return
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        else:
+            data = self._pull()
+            if not data:
+                raise InvalidDistribution("truncated gzip stream")
+        try:
+            out = self._z.decompress(data, self._chunk)
+        except zlib.error as exc:
+            raise InvalidDistribution("corrupt gzip stream") from exc
+        self.decompressed += len(out)
+        if _is_bomb(self.decompressed, self.compressed):
+            raise InvalidDistribution("suspicious compression ratio (gzip bomb)")
+        self._buffer += out
+
+
+# -- shared rules -----------------------------------------------------------------------------
+
+def check_member_path(name: str) -> None:
+    """Refuse absolute member paths (`/x`, `\\x`, `C:x`) and any `..` component."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise InvalidDistribution(f"absolute member path {_show(name)}")
+    if ".." in re.split(r"[/\\]", name):
+        raise InvalidDistribution(f"member path {_show(name)} contains '..'")
+
+
+def single_top_level(names: Iterable[str]) -> str:
+    """The one top-level directory every member lives under; refuse files at the root or a second one."""
+    tops: set[str] = set()
+    for name in names:
+        first, sep, _rest = name.partition("/")
+        if not sep:
+            raise InvalidDistribution(f"{_show(name)} is outside the top-level directory")
+        tops.add(first)
+    if not tops:
+        raise InvalidDistribution("missing PKG-INFO")
+    if len(tops) > 1:
+        raise InvalidDistribution("several top-level directories")
+    return tops.pop()
+
+
+def check_metadata(data: bytes, path: str, expected: Expected) -> Inspection:
+    """Parse core metadata and require its Name and Version to be the file's."""
+    metadata = parse_core_metadata(data)
+    name = str(metadata.get("name") or "")
+    version = str(metadata.get("version") or "")
+    if not name:
+        raise InvalidDistribution("the core metadata has no Name")
+    if not version:
+        raise InvalidDistribution("the core metadata has no Version")
+    if normalize_name(name) != expected.name:
+        raise InvalidDistribution(
+            f"the name in the core metadata ({_show(name)}) does not match the file name "
+            f"({expected.display_name or expected.name})")
+    if canonical_version(version) != expected.version:
+        raise InvalidDistribution(
+            f"the version in the core metadata ({_show(version)}) does not match the file name "
+            f"({expected.display_version or expected.version})")
+    return Inspection(metadata_bytes=data, metadata=metadata, metadata_path=path)
+
+
+def _check_link_target(name: str, member: tarfile.TarInfo) -> None:
+    target = member.linkname
+    if target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
+        raise InvalidDistribution(f"link {_show(name)} points to an absolute path")
+    # Symlinks are relative to their directory, hard links to the archive root.
+    base = name.rsplit("/", 1)[0].split("/") if member.issym() and "/" in name else []
+    depth = len(base)
+    for part in re.split(r"[/\\]", target):
+        if part == "..":
+            depth -= 1
+            if depth < 1:  # at or above the top-level directory
+                raise InvalidDistribution(f"link {_show(name)} points outside the archive")
+        elif part not in ("", "."):
+            depth += 1
+
+
+def _strip_dot_slash(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return "" if name == "." else name
+
+
+def _is_bomb(size: int, compressed: int) -> bool:
+    return size > BOMB_MIN_SIZE and size > BOMB_RATIO * max(compressed, 1)
+
+
+def _show(value: str, limit: int = 120) -> str:
+    """A member name fit for an error message: no control characters, bounded length, quoted."""
+    clean = _CONTROL_RE.sub("?", value)
+    if len(clean) > limit:
+        clean = clean[: limit - 3] + "..."
+    return f"'{clean}'"

@@ -1,0 +1,153 @@
+"""The worker's use cases (DESIGN.md "Upload", step 4): index or reject a stored distribution; remove
+the objects of deleted files.
+
+Every step is idempotent, so a redelivered message changes nothing: a file already installable only
+has its pages checked and its events sent again; a reservation already gone is acknowledged.
+Content problems end in a rejection; every other exception propagates and the caller retries.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+from registry_shared.adapters.packages import INSTALLABLE, PROCESSING
+from registry_shared.domain.metadata import merge_metadata
+from registry_shared.events import (
+    DistributionIndexed,
+    DistributionRejected,
+    DistributionStored,
+    Event,
+    FileDeleted,
+    IndexChanged,
+    Scope,
+)
+
+from .inspect import Expected, Inspection, InvalidDistribution
+
+log = structlog.get_logger()
+
+
+class Outcome(StrEnum):
+    INDEXED = "indexed"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
+
+
+class FileNotReady(Exception):
+    """The file document is not in a state the worker can act on yet (transient)."""
+
+
+# -- ports -------------------------------------------------------------------------------------
+
+class Files(Protocol):
+    """distributions, packages and core_metadata (PackageRepository implements it)."""
+
+    async def get_file(self, file_id: int) -> dict[str, Any] | None: ...
+    async def release(self, file_id: int, upload_id: str | None = None) -> bool: ...
+    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool: ...
+    async def put_core_metadata(self, file_id: int, data: bytes) -> None: ...
+    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int: ...
+
+
+class Distributions(Protocol):
+    async def inspect(self, object_key: str, filename: str, expected: Expected) -> Inspection: ...
+    async def delete(self, key: str) -> None: ...
+
+
+class Pages(Protocol):
+    async def rebuild_project(self, project_id: int, names: Sequence[str]) -> list[Scope]: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None: ...
+
+
+# -- use cases ---------------------------------------------------------------------------------
+
+class IndexingService:
+    def __init__(self, files: Files, distributions: Distributions, pages: Pages, publisher: Publisher) -> None:
+        self.files = files
+        self.distributions = distributions
+        self.pages = pages
+        self.publisher = publisher
+
+    async def distribution_stored(self, event: DistributionStored, correlation_id: str | None) -> Outcome:
+        doc = await self.files.get_file(event.file_id)
+        if doc is None:
+            log.info("distribution_reservation_gone", **_facts(event))
+            return Outcome.SKIPPED
+        # The AMQP property is authoritative; the reservation remembers it for messages that lost it.
+        correlation_id = correlation_id or doc.get("correlation_id")
+        if doc["state"] == INSTALLABLE:
+            # A redelivery, or a crash after indexing: only the idempotent tail runs again.
+            await self._announce(doc, event, correlation_id, redelivered=True)
+            return Outcome.INDEXED
+        if doc["state"] != PROCESSING:
+            raise FileNotReady(f"file {doc['_id']} is {doc['state']}")
+        expected = Expected(doc["name"], doc["canonical_version"], doc.get("display_name", ""), doc.get("version", ""))
+        try:
+            inspection = await self.distributions.inspect(doc["object_key"], doc["filename"], expected)
+        except InvalidDistribution as exc:
+            await self._reject(doc, event, exc, correlation_id)
+            return Outcome.REJECTED
+        log.info("distribution_inspected", **_facts(event), metadata_path=inspection.metadata_path)
+        if not await self._index(doc, event, inspection):
+            log.info("distribution_reservation_gone", **_facts(event))
+            return Outcome.SKIPPED
+        await self._announce(doc, event, correlation_id)
+        return Outcome.INDEXED
+
+    async def file_deleted(self, event: FileDeleted) -> Outcome:
+        for key in event.object_keys:
+            await self.distributions.delete(key)
+        log.info("file_objects_deleted", file_id=event.file_id, project_id=event.project_id,
+                 objects=len(event.object_keys))
+        return Outcome.DELETED
+
+    async def _index(self, doc: dict[str, Any], event: DistributionStored, inspection: Inspection) -> bool:
+        """Store the core metadata, the package and the file's metadata; False if the file vanished."""
+        merged = merge_metadata(inspection.metadata, event.form.model_dump())
+        await self.files.put_core_metadata(doc["_id"], inspection.metadata_bytes)
+        package_id = await self.files.ensure_package(
+            doc["project_id"], doc["name"], doc["canonical_version"],
+            {"display_name": doc["display_name"], "display_version": doc["version"]})
+        return await self.files.mark_installable(doc["_id"], {
+            **merged,
+            "metadata_sha256": hashlib.sha256(inspection.metadata_bytes).hexdigest(),
+            "package_id": package_id,
+            "indexed_at": datetime.now(UTC),
+        })
+
+    async def _announce(self, doc: dict[str, Any], event: DistributionStored, correlation_id: str | None,
+                        redelivered: bool = False) -> None:
+        """Rebuild the pages, then tell every index-api replica, then the waiting upload-api replica."""
+        scopes = await self.pages.rebuild_project(doc["project_id"], [doc["name"]])
+        await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc["name"]]), correlation_id)
+        verdict = DistributionIndexed(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
+                                      upload_id=event.upload_id or doc.get("upload_id", ""))
+        await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
+        log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered)
+
+    async def _reject(self, doc: dict[str, Any], event: DistributionStored, exc: InvalidDistribution,
+                      correlation_id: str | None) -> None:
+        await self.distributions.delete(doc["object_key"])
+        await self.files.release(doc["_id"], doc.get("upload_id"))
+        verdict = DistributionRejected(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
+                                       reason=exc.message, upload_id=event.upload_id or doc.get("upload_id", ""))
+        await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
+        log.info("distribution_rejected", **_facts(event), reason=exc.reason)
+
+
+def _verdict_key(verdict: Event, reply_to: str) -> str:
+    """`distribution.indexed.<replica>`, or the bare kind when nobody named a replica."""
+    return f"{verdict.kind}.{reply_to}" if reply_to else verdict.kind
+
+
+def _facts(event: DistributionStored) -> dict[str, object]:
+    return {"file_id": event.file_id, "project_id": event.project_id, "filename": event.filename}

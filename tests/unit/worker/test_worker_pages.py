@@ -1,0 +1,75 @@
+"""Page building: the order of files and versions in a precomputed simple document."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from metadata_worker.pages import build_page, scopes_of, upload_time
+from registry_shared.events import Scope
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+def doc(file_id: int, filename: str, version: str, canonical: str, project_id: int = 7, **extra) -> dict:
+    return {"_id": file_id, "filename": filename, "version": version, "canonical_version": canonical,
+            "project_id": project_id, "sha256": f"{file_id:064x}", "size": 100 + file_id, "created_at": T0,
+            **extra}
+
+
+def test_files_sorted_by_pep440_version_then_filename_then_project() -> None:
+    docs = [
+        doc(1, "demo-1.10.tar.gz", "1.10", "1.10"),
+        doc(2, "demo-1.9-py3-none-any.whl", "1.9", "1.9"),
+        doc(3, "demo-1.9.tar.gz", "1.9", "1.9"),
+        doc(4, "demo-2.0rc1.tar.gz", "2.0rc1", "2rc1"),
+        doc(5, "demo-1.9.tar.gz", "1.9", "1.9", project_id=3),
+        doc(6, "demo-1.0.0.tar.gz", "1.0.0", "1"),
+        doc(7, "demo-1.0-py3-none-any.whl", "1.0", "1"),
+    ]
+    entries, _versions = build_page(docs)
+    assert [(e.filename, e.project_id) for e in entries] == [
+        ("demo-1.0-py3-none-any.whl", 7),
+        ("demo-1.0.0.tar.gz", 7),
+        ("demo-1.9-py3-none-any.whl", 7),
+        ("demo-1.9.tar.gz", 3),
+        ("demo-1.9.tar.gz", 7),
+        ("demo-1.10.tar.gz", 7),
+        ("demo-2.0rc1.tar.gz", 7),
+    ]
+
+
+def test_versions_are_distinct_releases_in_pep440_order_spelled_by_their_first_file() -> None:
+    docs = [
+        doc(10, "demo-1.0-py3-none-any.whl", "1.0", "1"),
+        doc(11, "demo-1.0.0.tar.gz", "1.0.0", "1"),
+        doc(12, "demo-1.10.tar.gz", "1.10", "1.10"),
+        doc(13, "demo-1.2.tar.gz", "1.2", "1.2"),
+        doc(14, "demo-1.2.dev1.tar.gz", "1.2.dev1", "1.2.dev1"),
+    ]
+    _entries, versions = build_page(reversed(docs))
+    assert versions == ["1.0", "1.2.dev1", "1.2", "1.10"]
+
+
+def test_entry_carries_what_the_page_needs() -> None:
+    [entry], _ = build_page([doc(1, "demo-1.0.tar.gz", "1.0", "1", requires_python=">=3.9",
+                                 metadata_sha256="ab" * 32)])
+    assert entry.to_doc() == {
+        "filename": "demo-1.0.tar.gz", "sha256": f"{1:064x}", "size": 101,
+        "upload_time": "2024-05-01T12:00:00.123000Z", "version": "1.0", "requires_python": ">=3.9",
+        "core_metadata_sha256": "ab" * 32, "yanked": False, "project_id": 7,
+    }
+
+
+def test_empty_page() -> None:
+    assert build_page([]) == ([], [])
+
+
+def test_upload_time_is_utc_with_z() -> None:
+    cest = timezone(timedelta(hours=2))
+    assert upload_time(datetime(2024, 5, 1, 14, 0, tzinfo=cest)) == "2024-05-01T12:00:00.000000Z"
+    assert upload_time(datetime(2024, 5, 1, 12, 0)) == "2024-05-01T12:00:00.000000Z"
+
+
+def test_scopes_are_the_project_then_its_ancestors_root_first() -> None:
+    assert scopes_of({"_id": 9, "ancestor_ids": [1, 4]}) == [
+        Scope(kind="project", id=9), Scope(kind="group", id=1), Scope(kind="group", id=4)]
+    assert scopes_of({"_id": 9, "ancestor_ids": []}) == [Scope(kind="project", id=9)]

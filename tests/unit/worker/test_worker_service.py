@@ -1,0 +1,174 @@
+"""The indexing use cases, with fakes of the worker's own ports (no servers)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from metadata_worker.inspect import Expected, Inspection, InvalidDistribution
+from metadata_worker.service import FileNotReady, IndexingService, Outcome
+from registry_shared.domain.metadata import parse_core_metadata
+from registry_shared.events import (
+    DistributionIndexed,
+    DistributionRejected,
+    DistributionStored,
+    FileDeleted,
+    FormMetadata,
+    IndexChanged,
+    Scope,
+)
+from tests.unit.worker.worker_archives import core_metadata
+
+pytestmark = pytest.mark.asyncio
+
+SCOPES = [Scope(kind="project", id=5), Scope(kind="group", id=2)]
+
+
+class FakeFiles:
+    def __init__(self, docs: dict[int, dict[str, Any]]) -> None:
+        self.docs = docs
+        self.core_metadata: dict[int, bytes] = {}
+        self.packages: dict[tuple, int] = {}
+
+    async def get_file(self, file_id: int) -> dict[str, Any] | None:
+        doc = self.docs.get(file_id)
+        return dict(doc) if doc else None
+
+    async def release(self, file_id: int, upload_id: str | None = None) -> bool:
+        return self.docs.pop(file_id, None) is not None
+
+    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
+        if file_id not in self.docs:
+            return False
+        self.docs[file_id].update(fields, state="installable")
+        return True
+
+    async def put_core_metadata(self, file_id: int, data: bytes) -> None:
+        self.core_metadata[file_id] = data
+
+    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int:
+        return self.packages.setdefault((project_id, name, version), 100 + len(self.packages))
+
+
+class FakeDistributions:
+    def __init__(self, result: Inspection | InvalidDistribution) -> None:
+        self.result = result
+        self.inspected: list[tuple[str, Expected]] = []
+        self.deleted: list[str] = []
+
+    async def inspect(self, object_key: str, filename: str, expected: Expected) -> Inspection:
+        self.inspected.append((object_key, expected))
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+    async def delete(self, key: str) -> None:
+        self.deleted.append(key)
+
+
+class FakePages:
+    def __init__(self) -> None:
+        self.rebuilt: list[tuple[int, list[str]]] = []
+
+    async def rebuild_project(self, project_id: int, names) -> list[Scope]:
+        self.rebuilt.append((project_id, list(names)))
+        return SCOPES
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, str | None, str]] = []
+
+    async def publish(self, event, correlation_id, routing_key=None) -> None:
+        self.sent.append((event, correlation_id, routing_key or event.kind))
+
+
+def stored_doc(state: str = "processing") -> dict[str, Any]:
+    return {"_id": 1, "project_id": 5, "filename": "demo_pkg-1.0.tar.gz", "state": state, "upload_id": "u1",
+            "object_key": "files/5/u1/demo_pkg-1.0.tar.gz", "kind": "sdist", "name": "demo-pkg",
+            "display_name": "demo_pkg", "version": "1.0", "canonical_version": "1"}
+
+
+def event(reply_to: str = "replica-a") -> DistributionStored:
+    return DistributionStored(
+        file_id=1, project_id=5, filename="demo_pkg-1.0.tar.gz", object_key="ignored/use/the/doc", size=10,
+        sha256="0" * 64, md5="0" * 32, blake2_256="0" * 64, reply_to=reply_to, upload_id="u1",
+        form=FormMetadata(name="demo_pkg", version="1.0", summary="form summary", keywords="from,form",
+                          description="d" * 5000),
+    )
+
+
+def service(files, distributions) -> tuple[IndexingService, FakePages, FakePublisher]:
+    pages, publisher = FakePages(), FakePublisher()
+    return IndexingService(files, distributions, pages, publisher), pages, publisher
+
+
+def accepted() -> Inspection:
+    data = core_metadata("demo-pkg", "1.0", description="")
+    return Inspection(data, parse_core_metadata(data), "demo_pkg-1.0/PKG-INFO")
+
+
+async def test_accepted_file_is_indexed_then_announced_in_order() -> None:
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(accepted())
+    svc, pages, publisher = service(files, dists)
+    assert await svc.distribution_stored(event(), "corr-1") is Outcome.INDEXED
+    doc = files.docs[1]
+    assert dists.inspected == [("files/5/u1/demo_pkg-1.0.tar.gz", Expected("demo-pkg", "1", "demo_pkg", "1.0"))]
+    assert doc["state"] == "installable"
+    assert doc["summary"] == "demo summary"  # the file's own value wins over the form's
+    assert doc["keywords"] == "from,form"  # the form fills what the file lacks
+    assert len(doc["description"]) == 4000 and doc["description"].endswith("...")  # truncated
+    assert doc["requires_dist"] == ["requests>=2", "attrs; extra == 'x'"]
+    assert doc["package_id"] == 100 and files.packages == {(5, "demo-pkg", "1"): 100}
+    assert files.core_metadata[1] == accepted().metadata_bytes
+    assert len(doc["metadata_sha256"]) == 64
+    assert pages.rebuilt == [(5, ["demo-pkg"])]
+    (changed, cid1, key1), (verdict, cid2, key2) = publisher.sent
+    assert isinstance(changed, IndexChanged) and changed.scopes == SCOPES and changed.names == ["demo-pkg"]
+    assert key1 == "index.changed"
+    assert isinstance(verdict, DistributionIndexed) and verdict.upload_id == "u1"
+    assert key2 == "distribution.indexed.replica-a"
+    assert cid1 == cid2 == "corr-1"
+
+
+async def test_rejected_file_loses_object_and_reservation() -> None:
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(InvalidDistribution("missing PKG-INFO"))
+    svc, pages, publisher = service(files, dists)
+    assert await svc.distribution_stored(event(reply_to=""), "corr-2") is Outcome.REJECTED
+    assert files.docs == {} and files.core_metadata == {}
+    assert dists.deleted == ["files/5/u1/demo_pkg-1.0.tar.gz"]
+    assert pages.rebuilt == []
+    [(verdict, cid, key)] = publisher.sent
+    assert isinstance(verdict, DistributionRejected)
+    assert verdict.reason == "Invalid distribution file: missing PKG-INFO"
+    assert (cid, key) == ("corr-2", "distribution.rejected")
+
+
+async def test_installable_file_only_reruns_the_tail() -> None:
+    files = FakeFiles({1: {**stored_doc("installable"), "metadata_sha256": "m"}})
+    dists = FakeDistributions(accepted())
+    svc, pages, publisher = service(files, dists)
+    assert await svc.distribution_stored(event(), "c") is Outcome.INDEXED
+    assert dists.inspected == [] and files.core_metadata == {} and files.packages == {}
+    assert pages.rebuilt == [(5, ["demo-pkg"])]
+    assert [key for _e, _c, key in publisher.sent] == ["index.changed", "distribution.indexed.replica-a"]
+
+
+async def test_released_reservation_is_skipped_silently() -> None:
+    svc, pages, publisher = service(FakeFiles({}), FakeDistributions(accepted()))
+    assert await svc.distribution_stored(event(), "c") is Outcome.SKIPPED
+    assert publisher.sent == [] and pages.rebuilt == []
+
+
+async def test_file_still_uploading_is_a_transient_failure() -> None:
+    svc, _pages, publisher = service(FakeFiles({1: stored_doc("uploading")}), FakeDistributions(accepted()))
+    with pytest.raises(FileNotReady):
+        await svc.distribution_stored(event(), "c")
+    assert publisher.sent == []
+
+
+async def test_file_deleted_removes_every_object() -> None:
+    dists = FakeDistributions(accepted())
+    svc, _pages, _publisher = service(FakeFiles({}), dists)
+    outcome = await svc.file_deleted(FileDeleted(file_id=1, project_id=5, object_keys=["a", "b"]))
+    assert outcome is Outcome.DELETED and dists.deleted == ["a", "b"]

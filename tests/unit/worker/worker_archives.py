@@ -1,0 +1,72 @@
+"""Builders of small distributions for the worker's tests: wheels and sdists made in memory."""
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from collections.abc import Iterable
+
+Entry = tuple[str, bytes]
+
+
+def core_metadata(name: str = "demo-pkg", version: str = "1.0", *, extra: str = "",
+                  description: str = "A demo package.\n") -> bytes:
+    return (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: demo summary\n"
+        f"Requires-Python: >=3.8\nRequires-Dist: requests>=2\nRequires-Dist: attrs; extra == 'x'\n"
+        f"Description-Content-Type: text/markdown\n{extra}\n{description}"
+    ).encode()
+
+
+def zip_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=compression)
+    return buf.getvalue()
+
+
+def wheel_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> list[Entry]:
+    info = f"{name}-{version}.dist-info"
+    return [
+        (f"{name}/__init__.py", b"VALUE = 1\n"),
+        (f"{info}/METADATA", metadata if metadata is not None else core_metadata(name.replace("_", "-"), version)),
+        (f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        (f"{info}/RECORD", b""),
+    ]
+
+
+def wheel(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None,
+          extra: Iterable[Entry] = ()) -> bytes:
+    return zip_of([*wheel_entries(name, version, metadata), *extra])
+
+
+def tar_gz_of(entries: Iterable[Entry | tarfile.TarInfo]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tar.addfile(entry)
+                continue
+            name, data = entry
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def sdist_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> list[Entry]:
+    top = f"{name}-{version}"
+    return [
+        (f"{top}/pyproject.toml", b"[project]\nname = 'demo-pkg'\n"),
+        (f"{top}/PKG-INFO", metadata if metadata is not None else core_metadata(name.replace("_", "-"), version)),
+        (f"{top}/src/{name}/__init__.py", b"VALUE = 1\n"),
+    ]
+
+
+def sdist_tar(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> bytes:
+    return tar_gz_of(sdist_entries(name, version, metadata))
+
+
+def sdist_zip(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> bytes:
+    return zip_of(sdist_entries(name, version, metadata))
