@@ -1,0 +1,152 @@
+"""Scope resolution, credentials and read permission (SPEC §3.1), with short-lived caches.
+
+The rules themselves are the shared pure functions (`registry_shared.domain.access`); this module gathers
+their inputs once per scope and caller and remembers them for `auth_cache_ttl` seconds. Every cache here
+is dropped when a `token.revoked` or `access.changed` event arrives.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_shared.auth import JOB_TOKEN_USERNAME, AccessFactsService, CredentialResolver
+from registry_shared.domain.access import (
+    ANONYMOUS,
+    AccessFacts,
+    Principal,
+    RegistryAccess,
+    Visibility,
+    authorize_read,
+    can_read_packages,
+)
+from registry_shared.errors import NotFound, Unauthorized
+
+from .cache import MISSING, TtlCache
+from .ports import ReadRepository
+
+_REJECTED = object()  # a cached 401 (bad job token, revoked or expired token)
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """A project or group the caller may read packages of, with what the pages depend on."""
+
+    kind: str  # "project" | "group"
+    id: int
+    title: str
+    public: bool  # anonymous callers see exactly this: shared caches may keep it
+    doc: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    readable: frozenset[int] | None = None  # group: descendant projects this caller may read
+    complete: bool = True  # group: `readable` holds every descendant project
+
+    @property
+    def project_ids(self) -> list[int]:
+        return [self.id] if self.readable is None else sorted(self.readable)
+
+    @property
+    def filter(self) -> frozenset[int] | None:
+        """The project filter pages depend on; None when nothing is filtered out (shared cache entries)."""
+        return None if self.complete else self.readable
+
+
+@dataclass
+class AccessCaches:
+    ttl: float
+    credentials: TtlCache = field(init=False)
+    scopes: TtlCache = field(init=False)
+    facts: TtlCache = field(init=False)
+    readable: TtlCache = field(init=False)
+    forwarding: TtlCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("credentials", "scopes", "facts", "readable", "forwarding"):
+            setattr(self, name, TtlCache(self.ttl))
+
+    def clear(self) -> int:
+        return sum(c.clear() for c in (self.credentials, self.scopes, self.facts, self.readable, self.forwarding))
+
+
+def publicly_readable(kind: str, doc: dict[str, Any]) -> bool:
+    """Whether an anonymous caller may read packages here (then responses may be cached by anyone)."""
+    registry = RegistryAccess(doc.get("registry_access", "enabled")) if kind == "project" else RegistryAccess.ENABLED
+    facts = AccessFacts(visibility=Visibility(doc["visibility"]), registry_access=registry)
+    return can_read_packages(ANONYMOUS, facts)
+
+
+class ReadAccess:
+    def __init__(self, repo: ReadRepository, resolver: CredentialResolver, facts: AccessFactsService,
+                 caches: AccessCaches) -> None:
+        self.repo = repo
+        self.resolver = resolver
+        self.facts = facts
+        self.caches = caches
+
+    async def find_scope(self, kind: str, ref: str) -> dict[str, Any]:
+        """The project or group named by id or path; 404 before any credential is looked at."""
+        key = (kind, ref.lower())
+        doc = self.caches.scopes.get(key)
+        if doc is MISSING:
+            doc = await self.repo.find_scope(kind, ref)
+            if doc is None:  # misses are not cached: a project created a moment ago must be found
+                raise NotFound()
+            self.caches.scopes.put(key, doc)
+        return doc
+
+    async def authenticate(self, username: str | None, password: str | None) -> Principal:
+        if not password:
+            return await self.resolver.resolve(username, password)
+        # Keyed by a hash, never the secret; the username only matters for job tokens.
+        key = (username == JOB_TOKEN_USERNAME, hashlib.sha256(password.encode("utf-8", "surrogateescape")).hexdigest())
+        cached = self.caches.credentials.get(key)
+        if cached is _REJECTED:
+            raise Unauthorized()
+        if cached is not MISSING:
+            return cached
+        try:
+            principal = await self.resolver.resolve(username, password)
+        except Unauthorized:
+            self.caches.credentials.put(key, _REJECTED)
+            raise
+        self.caches.credentials.put(key, principal)
+        return principal
+
+    async def authorize(self, principal: Principal, kind: str, doc: dict[str, Any]) -> ReadScope:
+        """403 / 401 / 404 per SPEC §3.1, else the scope as this caller may read it."""
+        authorize_read(principal, await self._facts(principal, kind, doc))
+        title = doc.get("name") or doc["path"]
+        if kind == "project":
+            return ReadScope("project", doc["_id"], title, publicly_readable("project", doc), doc)
+        readable, complete, public = await self._readable(principal, doc)
+        return ReadScope("group", doc["_id"], title, public and publicly_readable("group", doc), doc,
+                         readable=readable, complete=complete)
+
+    async def _facts(self, principal: Principal, kind: str, doc: dict[str, Any]) -> AccessFacts:
+        key = (principal, kind, doc["_id"])
+        facts = self.caches.facts.get(key)
+        if facts is MISSING:
+            if kind == "project":
+                facts = await self.facts.for_project(principal, doc)
+            else:
+                facts = await self.facts.for_group(principal, doc)
+            self.caches.facts.put(key, facts)
+        return facts
+
+    async def _readable(self, principal: Principal, group: dict[str, Any]) -> tuple[frozenset[int], bool, bool]:
+        """(descendant projects the caller may read, whether that is all of them, whether all are public)."""
+        key = (principal, group["_id"])
+        found = self.caches.readable.get(key)
+        if found is not MISSING:
+            return found
+        projects = await self.repo.descendant_projects(group["_id"])
+        facts = await asyncio.gather(*(self._facts(principal, "project", p) for p in projects))
+        allowed = [p for p, f in zip(projects, facts, strict=True) if can_read_packages(principal, f)]
+        result = (frozenset(p["_id"] for p in allowed), len(allowed) == len(projects),
+                  all(publicly_readable("project", p) for p in allowed))
+        self.caches.readable.put(key, result)
+        return result
+
+    def drop_group_sets(self) -> int:
+        """A group's descendants may have changed (a new project's first upload): recompute readable sets."""
+        return self.caches.readable.clear()

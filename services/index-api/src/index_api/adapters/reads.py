@@ -1,0 +1,64 @@
+"""The MongoDB queries of the read path. Each is one round trip whose cost does not grow with files."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING
+
+from registry_shared.adapters.mongo import Mongo
+from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
+from registry_shared.adapters.tenancy import TenancyRepository
+
+# Only what the page and the download need; descriptions can be large.
+_FILE_FIELDS = {"_id": 1, "project_id": 1, "filename": 1, "sha256": 1, "size": 1, "object_key": 1,
+                "metadata_sha256": 1, "state": 1}
+
+
+class MongoReadRepository:
+    def __init__(self, mongo: Mongo) -> None:
+        self.mongo = mongo
+        self.tenancy = TenancyRepository(mongo)
+        self.packages = PackageRepository(mongo)
+
+    async def find_scope(self, kind: str, ref: str) -> dict[str, Any] | None:
+        if kind == "project":
+            return await self.tenancy.find_project(ref)
+        return await self.tenancy.find_group(ref)
+
+    async def instance_settings(self) -> dict[str, Any]:
+        return await self.tenancy.instance_settings()
+
+    async def groups(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        return [doc async for doc in self.mongo.groups.find({"_id": {"$in": list(ids)}})]
+
+    async def descendant_projects(self, group_id: int) -> list[dict[str, Any]]:
+        # `$in` rather than equality on the array: nx-27017 0.8.1 answers `{"ancestor_ids": id}` with nothing
+        # once the multikey index exists (MongoDB treats both forms alike).
+        return [doc async for doc in self.mongo.projects.find({"ancestor_ids": {"$in": [group_id]}})]
+
+    async def simple_doc(self, kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
+        return await self.packages.get_page(kind, scope_id, name)
+
+    async def project_indexes(self, project_ids: Sequence[int]) -> list[dict[str, Any]]:
+        keys = [page_key("project", pid) for pid in project_ids]
+        if not keys:
+            return []
+        return [doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": keys}})]
+
+    async def installable_file(self, project_ids: Sequence[int], sha256: str,
+                               filename: str) -> dict[str, Any] | None:
+        """The file of the lowest project id among `project_ids` with this exact name and sha256."""
+        if not project_ids:
+            return None
+        query = {"project_id": {"$in": list(project_ids)}, "filename": filename, "sha256": sha256,
+                 "state": INSTALLABLE}
+        cursor = self.mongo.distributions.find(query, _FILE_FIELDS).sort("project_id", ASCENDING).limit(1)
+        async for doc in cursor:
+            return doc
+        return None
+
+    async def core_metadata(self, file_id: int) -> bytes | None:
+        return await self.packages.get_core_metadata(file_id)

@@ -1,0 +1,85 @@
+"""The application factory: resources in cleanup contexts (connected in order, closed in reverse)."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+
+from registry_shared.adapters.amqp import Broker
+from registry_shared.adapters.mongo import Mongo
+from registry_shared.adapters.s3 import ObjectStore
+from registry_shared.auth import AccessFactsService, CredentialResolver
+from registry_shared.web.app import READY_CHECKS, create_base_app
+
+from .access import AccessCaches, ReadAccess
+from .adapters.objects import S3Blobs
+from .adapters.reads import MongoReadRepository
+from .cache import PageCache
+from .errors import error_headers
+from .events import BINDINGS, Invalidator, consume
+from .keys import ACCESS, ACCESS_CACHES, BROKER, MONGO, PAGE_CACHE, SERVICE, SETTINGS, STORE
+from .routes import setup_routes
+from .service import ReadService, RedirectForwarder
+from .settings import IndexSettings
+
+
+def create_app(settings: IndexSettings) -> web.Application:
+    app = create_base_app("index-api")
+    app.middlewares.append(error_headers)
+    app[SETTINGS] = settings
+    app[PAGE_CACHE] = PageCache()
+    app[ACCESS_CACHES] = AccessCaches(ttl=settings.auth_cache_ttl)
+    app.cleanup_ctx.append(mongo_ctx)
+    app.cleanup_ctx.append(object_store_ctx)
+    app.cleanup_ctx.append(broker_ctx)
+    app.on_startup.append(wire_services)  # runs after every cleanup context has connected
+    setup_routes(app)
+    return app
+
+
+async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
+    app[MONGO] = mongo
+    app[READY_CHECKS]["mongo"] = mongo.ping
+    yield
+    await mongo.close()
+
+
+async def object_store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = ObjectStore(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket,
+                        settings.s3_region)
+    app[STORE] = store
+    app[READY_CHECKS]["s3"] = store.ping
+    yield
+
+
+async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Subscribe this replica's private queue before serving, so no change goes unseen."""
+    settings = app[SETTINGS]
+    broker = Broker(settings.amqp_url, settings.amqp_exchange)
+    await broker.connect()
+    invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES])
+    assert broker.connection is not None
+    broker.connection.reconnect_callbacks.add(lambda _connection: invalidator.reconnected())
+    queue = await broker.declare_private_queue(BINDINGS)
+    await broker.consume(queue, partial(consume, invalidator=invalidator))
+    app[BROKER] = broker
+    app[READY_CHECKS]["broker"] = broker.ping
+    yield
+    await broker.close()
+
+
+async def wire_services(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    mongo = app[MONGO]
+    repo = MongoReadRepository(mongo)
+    caches = app[ACCESS_CACHES]
+    app[ACCESS] = ReadAccess(repo, CredentialResolver(repo.tenancy),
+                             AccessFactsService(repo.tenancy), caches)
+    # Forwarding is GitLab's redirect until the proxy issue adds the pull-through cache
+    # (settings.proxy_mode == "cache" -> ask the proxy at settings.proxy_url).
+    app[SERVICE] = ReadService(repo, S3Blobs(app[STORE]), app[PAGE_CACHE], caches, RedirectForwarder(),
+                               settings.registry_external_url, redirect_files=settings.index_file_redirect)

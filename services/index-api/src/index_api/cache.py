@@ -1,0 +1,141 @@
+"""In-process caches: rendered simple pages (dropped by `index.changed`) and short-lived access lookups.
+
+Every replica holds its own copy; the events each replica receives on its private queue keep them right.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from registry_shared.domain.names import normalize_name
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+MISSING: Any = object()
+
+
+class TtlCache(Generic[K, V]):
+    """A dict whose entries live `ttl` seconds; bounded, cleared wholesale on revocation events."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V:
+        """The value, or MISSING when absent or expired."""
+        found = self._entries.get(key)
+        if found is None:
+            return MISSING
+        expires, value = found
+        if expires <= self._clock():
+            self._entries.pop(key, None)
+            return MISSING
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._purge()
+        self._entries[key] = (self._clock() + self.ttl, value)
+
+    def clear(self) -> int:
+        dropped = len(self._entries)
+        self._entries.clear()
+        return dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _purge(self) -> None:
+        now = self._clock()
+        for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+            del self._entries[key]
+        while len(self._entries) >= self.max_entries:  # still full: drop the oldest insertions
+            del self._entries[next(iter(self._entries))]
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """One rendered page: its scope, name (None = the index), format, and for a group the readable set."""
+
+    scope_kind: str
+    scope_id: int
+    name: str | None
+    content_type: str
+    readable: frozenset[int] | None = None
+
+    @property
+    def scope(self) -> tuple[str, int]:
+        return (self.scope_kind, self.scope_id)
+
+
+class PageCache:
+    """Rendered pages by scope. Invalidation touches only the scopes an event names.
+
+    A request that read MongoDB before an invalidation must not store what it read after it: `put`
+    takes the generation observed before the read and refuses a stale one.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._scopes: dict[tuple[str, int], dict[PageKey, Any]] = {}
+        self._generations: dict[tuple[str, int], int] = {}
+        self._epoch = 0
+        self._size = 0
+
+    def get(self, key: PageKey) -> Any:
+        entries = self._scopes.get(key.scope)
+        return MISSING if entries is None else entries.get(key, MISSING)
+
+    def generation(self, key: PageKey) -> tuple[int, int]:
+        return (self._epoch, self._generations.get(key.scope, 0))
+
+    def put(self, key: PageKey, value: Any, generation: tuple[int, int]) -> bool:
+        if generation != self.generation(key):
+            return False
+        if self.get(key) is MISSING:
+            if self._size >= self.max_entries:
+                self._evict_oldest()
+            self._size += 1
+        self._scopes.setdefault(key.scope, {})[key] = value
+        return True
+
+    def invalidate(self, scopes: Iterable[tuple[str, int]], names: Collection[str] = ()) -> int:
+        """Drop pages of `scopes`: every page when `names` is empty, else those names and the index."""
+        wanted = {normalize_name(n) for n in names}
+        dropped = 0
+        for scope in scopes:
+            self._generations[scope] = self._generations.get(scope, 0) + 1
+            entries = self._scopes.get(scope)
+            if not entries:
+                continue
+            if not wanted:
+                dropped += len(entries)
+                del self._scopes[scope]
+                continue
+            for key in [k for k in entries if k.name is None or k.name in wanted]:
+                del entries[key]
+                dropped += 1
+        self._size -= dropped
+        return dropped
+
+    def clear(self) -> int:
+        dropped = self._size
+        self._epoch += 1
+        self._scopes.clear()
+        self._size = 0
+        return dropped
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _evict_oldest(self) -> None:
+        # Scopes are kept in insertion order; dropping a whole scope keeps eviction O(1) per page.
+        oldest = next(iter(self._scopes), None)
+        if oldest is not None:
+            self._size -= len(self._scopes.pop(oldest))

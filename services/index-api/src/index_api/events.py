@@ -1,0 +1,66 @@
+"""Cache invalidation from events: each replica's private queue carries `index.changed`,
+`token.revoked` and `access.changed`. Handlers are plain functions looked up by event type."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from registry_shared.events import AccessChanged, Event, IndexChanged, TokenRevoked, parse_event
+from registry_shared.logging import get_logger
+
+from .access import AccessCaches
+from .cache import PageCache
+from .metrics import CACHE_INVALIDATIONS
+
+log = get_logger()
+BINDINGS = (IndexChanged.kind, TokenRevoked.kind, AccessChanged.kind)
+
+
+class Invalidator:
+    def __init__(self, pages: PageCache, caches: AccessCaches) -> None:
+        self.pages = pages
+        self.caches = caches
+        self._handlers: dict[type[Event], Callable[[Event], None]] = {
+            IndexChanged: self.index_changed,  # type: ignore[dict-item]
+            TokenRevoked: self.credentials_changed,
+            AccessChanged: self.credentials_changed,
+        }
+
+    def handle(self, event: Event) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+            CACHE_INVALIDATIONS.labels(event.kind).inc()
+
+    def index_changed(self, event: IndexChanged) -> None:
+        scopes = [(s.kind, s.id) for s in event.scopes]
+        dropped = self.pages.invalidate(scopes, event.names)
+        # A group's first file from a new project changes which projects the group holds.
+        if any(kind == "group" for kind, _ in scopes):
+            self.caches.readable.clear()
+        log.info("index_cache_invalidated", scopes=[f"{k}:{i}" for k, i in scopes], names=list(event.names),
+                 dropped=dropped)
+
+    def credentials_changed(self, event: Event) -> None:
+        dropped = self.caches.clear()
+        log.info("access_cache_dropped", reason=event.kind, dropped=dropped)
+
+    def reconnected(self) -> None:
+        """Events may have been missed while the broker was away: forget everything."""
+        dropped = self.pages.clear() + self.caches.clear()
+        log.warning("caches_dropped_after_reconnect", dropped=dropped)
+
+
+async def consume(message: AbstractIncomingMessage, invalidator: Invalidator) -> None:
+    """One message: acked once handled; an unreadable one is logged and dropped (nothing to retry)."""
+    async with message.process(requeue=False, ignore_processed=True):
+        context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
+        with structlog.contextvars.bound_contextvars(**context):
+            try:
+                event = parse_event(message.type, message.body)
+            except ValueError as exc:
+                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
+                return
+            invalidator.handle(event)

@@ -1,0 +1,31 @@
+"""What the read path needs from storage, as protocols; `adapters/` implements them."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+
+class ReadRepository(Protocol):
+    async def find_scope(self, kind: str, ref: str) -> dict[str, Any] | None: ...
+
+    async def instance_settings(self) -> dict[str, Any]: ...
+
+    async def groups(self, ids: Sequence[int]) -> list[dict[str, Any]]: ...
+
+    async def descendant_projects(self, group_id: int) -> list[dict[str, Any]]: ...
+
+    async def simple_doc(self, kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None: ...
+
+    async def project_indexes(self, project_ids: Sequence[int]) -> list[dict[str, Any]]: ...
+
+    async def installable_file(self, project_ids: Sequence[int], sha256: str,
+                               filename: str) -> dict[str, Any] | None: ...
+
+    async def core_metadata(self, file_id: int) -> bytes | None: ...
+
+
+class Blobs(Protocol):
+    async def open(self, key: str, offset: int, length: int) -> AsyncIterator[bytes] | None:
+        """The object's bytes (length 0 = to the end), or None when the object does not exist."""
+
+    async def presigned_url(self, key: str, filename: str) -> str: ...

@@ -1,0 +1,74 @@
+"""HTTP responses of the read path: simple pages, files, core metadata, and their cache headers."""
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+from aiohttp import web
+
+from registry_shared.logging import get_logger
+
+from .conditional import ByteRange, etag_matches
+from .pages import CachedPage
+from .service import ReadService
+
+log = get_logger()
+SIMPLE_CACHE = "max-age=0, must-revalidate"
+FILE_CACHE = "max-age=31536000, immutable"
+
+
+def _cache_control(policy: str, public: bool) -> str:
+    # Pages of scopes anonymous callers cannot read must not be kept by shared caches.
+    return policy if public else f"private, {policy}"
+
+
+def simple_response(request: web.Request, page: CachedPage, public: bool) -> web.Response:
+    headers = {"ETag": page.etag, "Vary": "Accept", "Cache-Control": _cache_control(SIMPLE_CACHE, public)}
+    if etag_matches(request.headers.get("If-None-Match"), page.etag):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = page.content_type
+    return web.Response(body=page.body, headers=headers)
+
+
+def file_headers(file: dict[str, Any], public: bool) -> dict[str, str]:
+    return {
+        "Content-Type": "application/octet-stream",
+        "ETag": f'"{file["sha256"]}"',
+        "Cache-Control": _cache_control(FILE_CACHE, public),
+        "Content-Disposition": f'attachment; filename="{file["filename"]}"',
+        "Accept-Ranges": "bytes",
+    }
+
+
+async def stream_file(request: web.Request, service: ReadService, file: dict[str, Any],
+                      byte_range: ByteRange | None, headers: dict[str, str]) -> web.StreamResponse:
+    """Send the file (or one range of it) from S3 chunk by chunk; HEAD never touches S3."""
+    size = int(file["size"])
+    status, offset, length = 200, 0, size
+    if byte_range is not None:
+        status, offset, length = 206, byte_range.start, byte_range.length
+        headers["Content-Range"] = byte_range.content_range(size)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    if request.method == "HEAD" or length == 0:
+        await response.prepare(request)
+        return response
+    chunks = await service.open_file(file, offset, length)
+    try:
+        async with aclosing(chunks):  # type: ignore[type-var]
+            await response.prepare(request)
+            async for chunk in chunks:
+                await response.write(chunk)
+    except ConnectionResetError:
+        log.info("download_aborted", file_id=file["_id"], sent_from=offset)
+        return response
+    await response.write_eof()
+    return response
+
+
+def metadata_response(request: web.Request, data: bytes, digest: str, public: bool) -> web.Response:
+    headers = {"ETag": f'"{digest}"', "Cache-Control": _cache_control(FILE_CACHE, public)}
+    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = "text/plain; charset=utf-8"
+    return web.Response(body=data, headers=headers)

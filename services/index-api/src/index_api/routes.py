@@ -1,0 +1,33 @@
+"""URL table. `{id}` is a number or a URL-encoded path: aiohttp matches `%2F` inside a segment and
+decodes it in `match_info` (`acme%2Fapi` -> `acme/api`)."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from . import views
+
+ROOTS = {"project": "/api/v4/projects/{id}/packages/pypi", "group": "/api/v4/groups/{id}/-/packages/pypi"}
+ScopedView = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+def _for(view: ScopedView, kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await view(request, kind)
+
+    handler.__name__ = f"{kind}_{view.__name__}"
+    return handler
+
+
+def setup_routes(app: web.Application) -> None:
+    for kind, root in ROOTS.items():
+        table = [
+            ("/simple", views.index), ("/simple/", views.index),
+            ("/simple/{name}", views.package), ("/simple/{name}/", views.package),
+            # Registered before the plain file route so `.metadata` requests reach E3m/E9m.
+            (r"/files/{sha256}/{filename:[^/]+\.metadata}", views.core_metadata),
+            ("/files/{sha256}/{filename}", views.download),
+        ]
+        for suffix, view in table:
+            app.router.add_get(root + suffix, _for(view, kind))  # HEAD is added with every GET

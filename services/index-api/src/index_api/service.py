@@ -1,0 +1,145 @@
+"""Use cases of the read path: pages from the precomputed documents, forwarding, files, core metadata."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from registry_shared.domain.names import is_valid_name, normalize_name
+from registry_shared.errors import PackageNotFound
+from registry_shared.logging import get_logger
+
+from . import pages
+from .access import AccessCaches, ReadScope
+from .cache import MISSING, PageCache, PageKey
+from .forwarding import forwarding_chain, resolve_forwarding
+from .metrics import PAGE_CACHE
+from .pages import CachedPage, PageState
+from .ports import Blobs, ReadRepository
+
+log = get_logger()
+UPSTREAM_SIMPLE = "https://pypi.org/simple/"
+
+
+class Forwarder(Protocol):
+    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse: ...
+
+
+class RedirectForwarder:
+    """GitLab's forwarding: a bare 302 to the upstream page.
+
+    The pull-through cache (SPEC §6: `settings.proxy_mode == "cache"`, asking the proxy service at
+    `settings.proxy_url`) is the proxy issue's work and replaces this class behind the same seam.
+    """
+
+    def __init__(self, upstream: str = UPSTREAM_SIMPLE) -> None:
+        self.upstream = upstream.rstrip("/") + "/"
+
+    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": f"{self.upstream}{name}/"})
+
+
+class ReadService:
+    def __init__(self, repo: ReadRepository, blobs: Blobs, page_cache: PageCache, caches: AccessCaches,
+                 forwarder: Forwarder, base_url: str, redirect_files: bool = False) -> None:
+        self.repo = repo
+        self.blobs = blobs
+        self.page_cache = page_cache
+        self.caches = caches
+        self.forwarder = forwarder
+        self.base_url = base_url
+        self.redirect_files = redirect_files
+
+    # -- simple pages ------------------------------------------------------------------------
+    async def index_page(self, scope: ReadScope, content_type: str) -> CachedPage:
+        key = PageKey(scope.kind, scope.id, None, content_type, scope.filter)
+        cached = self._cached(key)
+        if cached is not MISSING:
+            return cached
+        generation = self.page_cache.generation(key)
+        if scope.complete:
+            doc = await self.repo.simple_doc(scope.kind, scope.id)
+            names = doc.get("names", []) if doc else []
+        else:  # a group with projects this caller may not read: the union of the readable ones
+            names = [n for doc in await self.repo.project_indexes(scope.project_ids) for n in doc.get("names", [])]
+        page = pages.index_page(scope.title, names, self._root(scope), content_type)
+        self.page_cache.put(key, page, generation)
+        return page
+
+    async def package_page(self, scope: ReadScope, name: str, content_type: str) -> CachedPage | None:
+        """The page of `name` (PEP 503-normalised first); None when the scope has no such name.
+
+        A name that exists in the scope only in projects the caller may not read is a 404, never forwarded.
+        """
+        if not is_valid_name(name):
+            raise PackageNotFound()
+        key = PageKey(scope.kind, scope.id, normalize_name(name), content_type, scope.filter)
+        found = self._cached(key)
+        if found is MISSING:
+            generation = self.page_cache.generation(key)
+            found = await self._render_package(scope, key)
+            self.page_cache.put(key, found, generation)
+        if found is PageState.HIDDEN:
+            raise PackageNotFound()
+        return None if found is PageState.ABSENT else found
+
+    async def _render_package(self, scope: ReadScope, key: PageKey) -> CachedPage | PageState:
+        doc = await self.repo.simple_doc(scope.kind, scope.id, key.name)
+        if doc is None:
+            return PageState.ABSENT
+        page = pages.package_page(doc, self._root(scope), key.content_type, scope.filter)
+        return PageState.HIDDEN if page is None else page
+
+    def _cached(self, key: PageKey) -> Any:
+        found = self.page_cache.get(key)
+        PAGE_CACHE.labels("miss" if found is MISSING else "hit").inc()
+        return found
+
+    def _root(self, scope: ReadScope) -> str:
+        return pages.scope_root(self.base_url, scope.kind, scope.id)
+
+    # -- names the scope does not have -------------------------------------------------------
+    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
+        """Serve a name missing from the scope: upstream when forwarding is on, else 404."""
+        if not await self.forwarding_enabled(scope):
+            raise PackageNotFound()
+        log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalize_name(name))
+        return await self.forwarder.forward(scope, normalize_name(name), request)
+
+    async def forwarding_enabled(self, scope: ReadScope) -> bool:
+        key = (scope.kind, scope.id)
+        enabled = self.caches.forwarding.get(key)
+        if enabled is MISSING:
+            ancestor_ids = scope.doc.get("ancestor_ids", [])
+            chain = forwarding_chain(await self.repo.groups(ancestor_ids), ancestor_ids, scope.doc)
+            settings = await self.repo.instance_settings()
+            enabled = resolve_forwarding(chain, bool(settings.get("forwarding", True)))
+            self.caches.forwarding.put(key, enabled)
+        return enabled
+
+    # -- files -------------------------------------------------------------------------------
+    async def find_file(self, scope: ReadScope, sha256: str, filename: str) -> dict[str, Any]:
+        """An installable file of a project the caller may read (lowest project id first), else 404."""
+        doc = await self.repo.installable_file(scope.project_ids, sha256.lower(), filename)
+        if doc is None:
+            raise PackageNotFound()
+        return doc
+
+    async def open_file(self, file: dict[str, Any], offset: int, length: int) -> AsyncIterator[bytes]:
+        chunks = await self.blobs.open(file["object_key"], offset, length)
+        if chunks is None:
+            log.warning("file_object_missing", file_id=file["_id"], object_key=file["object_key"])
+            raise PackageNotFound()
+        return chunks
+
+    async def file_url(self, file: dict[str, Any]) -> str:
+        return await self.blobs.presigned_url(file["object_key"], file["filename"])
+
+    async def core_metadata(self, file: dict[str, Any]) -> tuple[bytes, str]:
+        """(METADATA bytes, their sha256) when the worker stored them, else 404."""
+        digest = file.get("metadata_sha256")
+        data = await self.repo.core_metadata(file["_id"]) if digest else None
+        if data is None:
+            raise PackageNotFound()
+        return data, digest

@@ -1,0 +1,72 @@
+"""Handlers of E1-E3m (projects) and E7-E9m (groups). Each runs SPEC §3.1's order: scope, credentials,
+permission, then the route. Errors are raised as DomainErrors; the shared middleware renders them."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from registry_shared.domain.simple import choose_content_type
+from registry_shared.web.app import LOG_FIELDS
+from registry_shared.web.basic_auth import basic_credentials
+
+from .access import ReadScope
+from .conditional import etag_matches, requested_range
+from .errors import NotAcceptable
+from .keys import ACCESS, SERVICE
+from .responses import file_headers, metadata_response, simple_response, stream_file
+
+METADATA_SUFFIX = ".metadata"
+
+
+async def read_scope(request: web.Request, kind: str) -> ReadScope:
+    access = request.app[ACCESS]
+    doc = await access.find_scope(kind, request.match_info["id"])  # 404 before credentials
+    request[LOG_FIELDS] = fields = {"scope": f"{kind}:{doc['_id']}"}
+    principal = await access.authenticate(*basic_credentials(request))
+    fields.update(principal.log_fields())  # ids and kinds only, never the secret
+    return await access.authorize(principal, kind, doc)
+
+
+def negotiated_type(request: web.Request) -> str:
+    content_type = choose_content_type(request.headers.get("Accept"))
+    if content_type is None:
+        raise NotAcceptable()
+    return content_type
+
+
+async def index(request: web.Request, kind: str) -> web.StreamResponse:
+    scope = await read_scope(request, kind)
+    page = await request.app[SERVICE].index_page(scope, negotiated_type(request))
+    return simple_response(request, page, scope.public)
+
+
+async def package(request: web.Request, kind: str) -> web.StreamResponse:
+    scope = await read_scope(request, kind)
+    service = request.app[SERVICE]
+    name = request.match_info["name"]
+    page = await service.package_page(scope, name, negotiated_type(request))
+    if page is None:
+        return await service.forward(scope, name, request)
+    return simple_response(request, page, scope.public)
+
+
+async def download(request: web.Request, kind: str) -> web.StreamResponse:
+    scope = await read_scope(request, kind)
+    service = request.app[SERVICE]
+    file = await service.find_file(scope, request.match_info["sha256"], request.match_info["filename"])
+    headers = file_headers(file, scope.public)
+    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    if service.redirect_files:
+        return web.Response(status=302, headers={"Location": await service.file_url(file)})
+    byte_range = requested_range(request.headers.get("Range"), request.headers.get("If-Range"),
+                                 int(file["size"]), headers["ETag"])
+    return await stream_file(request, service, file, byte_range, headers)
+
+
+async def core_metadata(request: web.Request, kind: str) -> web.StreamResponse:
+    scope = await read_scope(request, kind)
+    service = request.app[SERVICE]
+    filename = request.match_info["filename"].removesuffix(METADATA_SUFFIX)
+    file = await service.find_file(scope, request.match_info["sha256"], filename)
+    data, digest = await service.core_metadata(file)
+    return metadata_response(request, data, digest, scope.public)
