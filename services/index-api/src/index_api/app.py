@@ -49,8 +49,7 @@ async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def object_store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = ObjectStore(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket,
-                        settings.s3_region)
+    store = ObjectStore.from_settings(settings)
     app[STORE] = store
     app[READY_CHECKS]["s3"] = store.ping
     yield

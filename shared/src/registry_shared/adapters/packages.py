@@ -60,8 +60,10 @@ class PackageRepository:
         return result.deleted_count == 1
 
     async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
+        # `$ne` rather than `$in: [processing, installable]`: nx-27017 applies an update whose filter
+        # combines an integer `_id` with `$in` to the row whose SQLite rowid equals that id.
         result = await self.mongo.distributions.update_one(
-            {"_id": file_id, "state": {"$in": [PROCESSING, INSTALLABLE]}}, {"$set": {**fields, "state": INSTALLABLE}}
+            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields, "state": INSTALLABLE}}
         )
         return result.matched_count == 1
 
