@@ -52,8 +52,7 @@ async def mongo(index_settings: IndexSettings) -> AsyncIterator[Mongo]:
 
 @pytest.fixture
 async def store(index_settings: IndexSettings) -> ObjectStore:
-    s = index_settings
-    store = ObjectStore(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_bucket, s.s3_region)
+    store = ObjectStore.from_settings(index_settings)
     await store.ensure_bucket()
     return store
 

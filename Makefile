@@ -1,0 +1,65 @@
+# make up | down | test | bench | clean. See README.md ("Run it") and deploy/local/stack.py.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker services/proxy
+# Every package that exists so far (a service without a pyproject.toml yet is skipped).
+PACKAGES := shared $(foreach dir,$(SERVICE_DIRS),$(if $(wildcard $(dir)/pyproject.toml),$(dir)))
+STAMP := $(VENV)/.installed
+
+.PHONY: help up down status test bench clean system-deps FORCE
+FORCE:
+
+help:
+	@echo "make up      install into $(VENV), start the registry (prints the URL and examples)"
+	@echo "make down    stop what 'make up' started; data stays under var/"
+	@echo "make status  one line per process"
+	@echo "make test    run the whole test suite (it starts the servers it needs)"
+	@echo "make bench   run the benchmarks"
+	@echo "make clean   stop, then remove $(VENV), var/ and caches"
+
+# Debian's python3 lacks the venv module until python3-venv is installed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+
+# Reinstalled whenever a package's metadata or the pinned tools change, or a package appeared since.
+STAMP_FORCE := $(if $(filter-out $(shell cat $(STAMP) 2>/dev/null),$(PACKAGES)),FORCE)
+$(STAMP): $(BIN)/python requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES)) $(STAMP_FORCE)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(PACKAGES))
+	@echo "$(PACKAGES)" > $@
+
+# nginx and RabbitMQ come from Debian packages; installed only when missing (needs root).
+system-deps:
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing with apt-get"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+up: $(STAMP) system-deps
+	$(BIN)/python deploy/local/stack.py up
+
+down:
+	$(PYTHON) deploy/local/stack.py down
+
+status:
+	@$(PYTHON) deploy/local/stack.py status
+
+test: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+bench: $(STAMP) system-deps
+	@if [ -f benchmarks/run.py ]; then $(BIN)/python benchmarks/run.py; \
+	elif [ -f tests/bench/__main__.py ] || [ -f tests/bench.py ]; then $(BIN)/python -m tests.bench; \
+	else echo "make bench: no benchmarks yet (expected benchmarks/run.py or tests/bench/)"; exit 1; fi
+
+clean: down
+	rm -rf $(VENV) var .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
