@@ -17,8 +17,8 @@ from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.domain.access import RegistryAccess, Role, Visibility
-from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, parse_event
 from upload_api.app import create_app
+from tests.support.fake_worker import FakeWorker
 from upload_api.settings import UploadSettings
 
 DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from the uploaded file."
@@ -31,40 +31,6 @@ def wheel_bytes(name: str = "demo", version: str = "1.0", payload: bytes = b"x =
         zf.writestr(f"{name}-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         zf.writestr(f"{name}-{version}.dist-info/RECORD", "")
     return buf.getvalue()
-
-
-class FakeWorker:
-    """Consumes distribution.stored like the metadata-worker and answers with a chosen verdict."""
-
-    def __init__(self, broker: Broker, packages: PackageRepository, exchange: str) -> None:
-        self.broker, self.packages, self.exchange = broker, packages, exchange
-        self.reject_reason: str | None = None
-        self.silent = False
-        self.seen: list[DistributionStored] = []
-
-    async def start(self) -> None:
-        queue = await self.broker.declare_work_queue(f"{self.exchange}.metadata-worker",
-                                                     ("distribution.stored", "file.deleted"), prefetch=10)
-        await queue.consume(self._handle)
-
-    async def _handle(self, message) -> None:
-        async with message.process():
-            event = parse_event(message.type, message.body)
-            if not isinstance(event, DistributionStored):
-                return
-            self.seen.append(event)
-            if self.silent:
-                return
-            if self.reject_reason:
-                await self.packages.release(event.file_id, event.upload_id)
-                verdict = DistributionRejected(file_id=event.file_id, project_id=event.project_id,
-                                               filename=event.filename, reason=self.reject_reason,
-                                               upload_id=event.upload_id)
-            else:
-                await self.packages.mark_installable(event.file_id, {})
-                verdict = DistributionIndexed(file_id=event.file_id, project_id=event.project_id,
-                                              filename=event.filename, upload_id=event.upload_id)
-            await self.broker.publish(verdict, message.correlation_id, f"{verdict.kind}.{event.reply_to}")
 
 
 @pytest.fixture

@@ -113,12 +113,20 @@ class ReadAccess:
         return principal
 
     async def authorize(self, principal: Principal, kind: str, doc: dict[str, Any]) -> ReadScope:
-        """403 / 401 / 404 per SPEC §3.1, else the scope as this caller may read it."""
-        authorize_read(principal, await self._facts(principal, kind, doc))
+        """403 / 401 / 404 per SPEC §3.1, else the scope as this caller may read it.
+
+        A group is readable by whoever may read its packages, and also by whoever may read packages of
+        at least one project under it (as GitLab shows a private group to members of its projects); the
+        pages then list only the projects this caller may read.
+        """
+        facts = await self._facts(principal, kind, doc)
         title = doc.get("name") or doc["path"]
         if kind == "project":
+            authorize_read(principal, facts)
             return ReadScope("project", doc["_id"], title, publicly_readable("project", doc), doc)
         readable, complete, public = await self._readable(principal, doc)
+        if not readable:
+            authorize_read(principal, facts)
         return ReadScope("group", doc["_id"], title, public and publicly_readable("group", doc), doc,
                          readable=readable, complete=complete)
 
