@@ -10,7 +10,7 @@ SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker 
 PACKAGES := shared $(foreach dir,$(SERVICE_DIRS),$(if $(wildcard $(dir)/pyproject.toml),$(dir)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help up down status test bench clean system-deps FORCE
+.PHONY: help up down status test bench clean images system-deps FORCE
 FORCE:
 
 help:
@@ -19,6 +19,7 @@ help:
 	@echo "make status  one line per process"
 	@echo "make test    run the whole test suite (it starts the servers it needs)"
 	@echo "make bench   run the benchmarks"
+	@echo "make images  build the four service images (needs a Docker engine)"
 	@echo "make clean   stop, then remove $(VENV), var/ and caches"
 
 # Debian's python3 lacks the venv module until python3-venv is installed.
@@ -63,3 +64,18 @@ bench: $(STAMP) system-deps
 clean: down
 	rm -rf $(VENV) var .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Container images: needs a Docker engine with BuildKit (the build machines have none).
+IMAGE_REPOSITORY ?= registry.example.com/pypi-registry
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_SERVICES := upload-api index-api metadata-worker proxy
+DOCKER ?= docker
+
+images:
+	@command -v $(DOCKER) >/dev/null && $(DOCKER) info >/dev/null 2>&1 || \
+		{ echo "make images: needs a running Docker engine ($(DOCKER)); none on this machine" >&2; exit 1; }
+	@for service in $(IMAGE_SERVICES); do \
+		echo "building $(IMAGE_REPOSITORY)/$$service:$(IMAGE_TAG)"; \
+		DOCKER_BUILDKIT=1 $(DOCKER) build --file services/$$service/Dockerfile \
+			--tag $(IMAGE_REPOSITORY)/$$service:$(IMAGE_TAG) . || exit 1; \
+	done
