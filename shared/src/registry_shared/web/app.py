@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from ..errors import DomainError
 from ..logging import bind_correlation_id
@@ -27,6 +27,8 @@ HTTP_LATENCY = Histogram(
     "registry_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+# Requests being handled now (probes and /metrics excluded): what a graceful shutdown waits for.
+HTTP_IN_PROGRESS = Gauge("registry_http_requests_in_progress", "HTTP requests being handled", ["service"])
 
 log = structlog.get_logger()
 
@@ -60,6 +62,9 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     route = _route_name(request)
     started = time.perf_counter()
     status = 500
+    counted = not request.path.startswith(("/-/", "/metrics"))
+    if counted:
+        HTTP_IN_PROGRESS.labels(service).inc()
     try:
         try:
             response = await handler(request)
@@ -82,7 +87,8 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
         return json_error(500, {"message": "500 Internal Server Error"}, {CORRELATION_HEADER: correlation_id})
     finally:
         elapsed = time.perf_counter() - started
-        if not request.path.startswith(("/-/", "/metrics")):
+        if counted:
+            HTTP_IN_PROGRESS.labels(service).dec()
             HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
             HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
             log.info("http_request", method=request.method, path=request.path, status=status,
