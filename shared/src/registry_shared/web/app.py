@@ -2,6 +2,7 @@
 Prometheus metrics, liveness and readiness."""
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,8 +15,31 @@ from ..errors import DomainError
 from ..logging import bind_correlation_id
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+class InFlight:
+    """The requests this process is handling (probes excluded), and whether it is draining for shutdown:
+    serve() waits on `idle` after it stops listening, before it closes anything."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
 READY_CHECKS = web.AppKey("ready_checks", dict)
 SERVICE_NAME = web.AppKey("service_name", str)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 # Per-request storage: the correlation id, and extra fields a view adds to the request's canonical
 # log line (never credentials).
 CORRELATION_ID = web.RequestKey("correlation_id", str)
@@ -65,6 +89,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     counted = not request.path.startswith(("/-/", "/metrics"))
     if counted:
         HTTP_IN_PROGRESS.labels(service).inc()
+        request.app[IN_FLIGHT].enter()
     try:
         try:
             response = await handler(request)
@@ -89,6 +114,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
         elapsed = time.perf_counter() - started
         if counted:
             HTTP_IN_PROGRESS.labels(service).dec()
+            request.app[IN_FLIGHT].leave()
             HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
             HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
             log.info("http_request", method=request.method, path=request.path, status=status,
@@ -100,6 +126,8 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    if request.app[IN_FLIGHT].draining:  # shutting down: take this replica out of rotation
+        return web.json_response({"status": "draining", "checks": {}}, status=503)
     results = {}
     for name, check in request.app[READY_CHECKS].items():
         try:
@@ -119,6 +147,7 @@ def create_base_app(service: str, *, client_max_size: int = 1024**2) -> web.Appl
     app = web.Application(middlewares=[request_context], client_max_size=client_max_size)
     app[SERVICE_NAME] = service
     app[READY_CHECKS] = {}
+    app[IN_FLIGHT] = InFlight()
     app.router.add_get("/-/health", health)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/metrics", metrics)
