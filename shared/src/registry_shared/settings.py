@@ -52,7 +52,8 @@ class HttpSettings(CommonSettings):
 class UploadSettings(HttpSettings):
     upload_max_file_size: int = Field(default=5_000_000_000, ge=1)
     upload_verdict_timeout: float = 30.0
-    upload_part_size: int = 16 * 1024 * 1024
+    # Each upload in flight holds one part in memory; S3 refuses parts under 5 MiB (but the last).
+    upload_part_size: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
 
 
 class IndexSettings(HttpSettings):
@@ -66,6 +67,9 @@ class ProxySettings(HttpSettings):
     proxy_upstream_url: str = "https://pypi.org/simple/"
     proxy_page_ttl: float = 600.0
     proxy_stale_ttl: float = 86400.0
+    # Seconds without a byte from upstream before a page or file fetch fails (then stale pages are served).
+    proxy_upstream_timeout: float = 30.0
+    proxy_part_size: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
 
 
 class WorkerSettings(HttpSettings):

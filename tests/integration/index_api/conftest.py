@@ -39,7 +39,10 @@ def index_env(request: pytest.FixtureRequest) -> dict[str, str]:
 @pytest.fixture
 def index_settings(index_env: dict[str, str]) -> IndexSettings:
     # A long credential TTL makes "the cache is dropped by the event" observable, not a race with time.
-    return settings_from_env(IndexSettings, index_env, registry_external_url=BASE, auth_cache_ttl=60.0)
+    # Forwarding answers GitLab's 302 here; tests of the pull-through cache start a proxy and pass
+    # proxy_mode="cache" and its proxy_url to make_client.
+    return settings_from_env(IndexSettings, index_env, registry_external_url=BASE, auth_cache_ttl=60.0,
+                             proxy_mode="redirect")
 
 
 @pytest.fixture

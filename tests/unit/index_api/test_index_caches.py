@@ -1,8 +1,11 @@
 """The in-process caches and what each event drops (index_api.cache, index_api.events)."""
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from index_api.access import AccessCaches
-from index_api.cache import MISSING, PageCache, PageKey, TtlCache
+from index_api.cache import MISSING, CachedBlobs, PageCache, PageKey, TtlCache
 from index_api.events import Invalidator
 from registry_shared.events import AccessChanged, IndexChanged, Scope, TokenRevoked
 
@@ -116,3 +119,61 @@ def test_reconnect_forgets_everything() -> None:
     caches.scopes.put("s", 1)
     Invalidator(pages, caches).reconnected()
     assert len(pages) == 0 and len(caches.scopes) == 0
+
+
+class CountingBlobs:
+    """A store of objects that counts reads and sends each in 3-byte chunks."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+        self.reads: list[tuple[str, int, int]] = []
+
+    async def open(self, key: str, offset: int, length: int) -> AsyncIterator[bytes] | None:
+        self.reads.append((key, offset, length))
+        data = self.objects.get(key)
+        if data is None:
+            return None
+        data = data[offset:offset + length if length else None]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for i in range(0, len(data), 3):
+                await asyncio.sleep(0)
+                yield data[i:i + 3]
+        return chunks()
+
+    async def presigned_url(self, key: str, filename: str) -> str:
+        return f"https://s3.example/{key}"
+
+
+async def read_all(blobs: CachedBlobs, key: str, offset: int = 0, length: int = 0) -> bytes | None:
+    chunks = await blobs.open(key, offset, length)
+    return None if chunks is None else b"".join([bytes(c) async for c in chunks])
+
+
+async def settle(blobs: CachedBlobs) -> None:
+    await asyncio.gather(*list(blobs._filling.values()))
+
+
+async def test_blob_cache_reads_an_object_once_then_serves_it_and_its_ranges_from_memory() -> None:
+    store = CountingBlobs({"a": b"0123456789"})
+    blobs = CachedBlobs(store, max_bytes=100)
+    first, second = await asyncio.gather(read_all(blobs, "a", 2, 3), read_all(blobs, "a"))
+    assert (first, second) == (b"234", b"0123456789")
+    await settle(blobs)
+    fills = [r for r in store.reads if r == ("a", 0, 0)]
+    assert len(fills) == 2  # the second request streamed too, but only one background fill ran
+    reads = len(store.reads)
+    assert await read_all(blobs, "a", 7, 0) == b"789" and await read_all(blobs, "a", 0, 4) == b"0123"
+    assert await read_all(blobs, "a") == b"0123456789" and len(store.reads) == reads
+
+
+async def test_blob_cache_stays_within_its_bounds() -> None:
+    store = CountingBlobs({"a": b"a" * 40, "b": b"b" * 40, "c": b"c" * 40, "big": b"x" * 60})
+    blobs = CachedBlobs(store, max_bytes=100, max_object=50)
+    for key in ("a", "b", "big", "c"):
+        await read_all(blobs, key)
+        await settle(blobs)
+    assert set(blobs._entries) == {"b", "c"}  # `big` exceeds max_object; `a` was least recently used
+    assert await read_all(blobs, "missing") is None
+    await settle(blobs)
+    assert "missing" not in blobs._entries and not blobs._filling

@@ -6,7 +6,6 @@ import io
 import os
 import tarfile
 import warnings
-import zipfile
 
 import pytest
 
@@ -22,12 +21,14 @@ from metadata_worker.inspect import (
 )
 from tests.unit.worker.worker_archives import (
     core_metadata,
+    corrupt_wheel,
     sdist_entries,
     sdist_tar,
     sdist_zip,
     tar_gz_of,
     wheel,
     wheel_entries,
+    without,
     zip_of,
 )
 
@@ -143,10 +144,6 @@ def test_archive_format_refuses_other_extensions() -> None:
 
 # -- rejected wheels ---------------------------------------------------------------------------
 
-def _without(entries, suffix):
-    return [(n, d) for n, d in entries if not n.endswith(suffix)]
-
-
 def _duplicate_member_wheel() -> bytes:
     with warnings.catch_warnings():  # zipfile warns when writing a duplicate name, which is the point
         warnings.simplefilter("ignore", UserWarning)
@@ -158,8 +155,8 @@ ZEROS_20MB = bytes(20 * 1024 * 1024)
 WHEEL_CASES = {
     "not a zip": (b"this is not a zip file at all" * 10, "a wheel (.whl) must be a zip archive"),
     "a tar.gz named .whl": (sdist_tar(), "a wheel (.whl) must be a zip archive"),
-    "no METADATA": (zip_of(_without(wheel_entries(), "/METADATA")), "missing .dist-info/METADATA"),
-    "no RECORD": (zip_of(_without(wheel_entries(), "/RECORD")), "missing .dist-info/RECORD"),
+    "no METADATA": (zip_of(without(wheel_entries(), "/METADATA")), "missing .dist-info/METADATA"),
+    "no RECORD": (zip_of(without(wheel_entries(), "/RECORD")), "missing .dist-info/RECORD"),
     "no dist-info": (zip_of([("demo_pkg/__init__.py", b"")]), "missing .dist-info directory"),
     "two dist-infos": (wheel(extra=[("other-1.0.dist-info/METADATA", b"")]), "several .dist-info directories"),
     "foreign dist-info": (zip_of(wheel_entries(name="other")), "the .dist-info directory ('other-1.0.dist-info')"),
@@ -187,10 +184,7 @@ def test_wheel_rejections(case: str) -> None:
 
 
 def test_wheel_with_corrupted_metadata_bytes_is_corrupt() -> None:
-    data = bytearray(zip_of(wheel_entries(), compression=zipfile.ZIP_STORED))
-    marker = data.find(b"Summary: demo summary")
-    data[marker: marker + 7] = b"XXXXXXX"  # the stored CRC no longer matches
-    assert reject_reason(inspect_wheel, bytes(data)) == "corrupt zip archive"
+    assert reject_reason(inspect_wheel, corrupt_wheel()) == "corrupt zip archive"
 
 
 def test_wheel_truncated_is_not_a_zip() -> None:
@@ -211,7 +205,7 @@ TAR_CASES = {
     "gzip but not tar": (gzip.compress(b"plain text, no tar headers" * 40),
                          "a .tar.gz sdist must be a gzip-compressed tar archive"),
     "truncated": (sdist_tar()[:-60], "gzip stream"),
-    "no PKG-INFO": (tar_gz_of(_without(sdist_entries(), "PKG-INFO")), "missing PKG-INFO"),
+    "no PKG-INFO": (tar_gz_of(without(sdist_entries(), "PKG-INFO")), "missing PKG-INFO"),
     "PKG-INFO not at top": (tar_gz_of([("demo_pkg-1.0/sub/PKG-INFO", core_metadata())]), "missing PKG-INFO"),
     "two top-level dirs": (tar_gz_of([("a-1.0/setup.py", b""), *sdist_entries()]), "several top-level directories"),
     "file at the root": (tar_gz_of([("setup.py", b""), *sdist_entries()]),
@@ -236,7 +230,7 @@ def test_sdist_tar_rejections(case: str) -> None:
 
 ZIP_SDIST_CASES = {
     "not a zip": (sdist_tar(), "a .zip sdist must be a zip archive"),
-    "no PKG-INFO": (zip_of(_without(sdist_entries(), "PKG-INFO")), "missing PKG-INFO"),
+    "no PKG-INFO": (zip_of(without(sdist_entries(), "PKG-INFO")), "missing PKG-INFO"),
     "two top-level dirs": (zip_of([("other-1.0/x", b""), *sdist_entries()]), "several top-level directories"),
     "file at the root": (zip_of([("setup.py", b""), *sdist_entries()]), "outside the top-level directory"),
     "dot-dot path": (zip_of([("demo_pkg-1.0/../x", b""), *sdist_entries()]), "contains '..'"),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from metadata_worker.pages import build_page, scopes_of, upload_time
 from registry_shared.events import Scope
+from registry_shared.pages import build_page, scopes_of, upload_time
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 

@@ -36,6 +36,19 @@ def wheel_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes 
     ]
 
 
+def without(entries: Iterable[Entry], suffix: str) -> list[Entry]:
+    """The entries but those whose name ends with `suffix`."""
+    return [(n, d) for n, d in entries if not n.endswith(suffix)]
+
+
+def corrupt_wheel() -> bytes:
+    """A stored (uncompressed) wheel whose METADATA bytes no longer match their CRC."""
+    data = bytearray(zip_of(wheel_entries(), compression=zipfile.ZIP_STORED))
+    marker = data.find(b"Summary: demo summary")
+    data[marker: marker + 7] = b"XXXXXXX"
+    return bytes(data)
+
+
 def wheel(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None,
           extra: Iterable[Entry] = ()) -> bytes:
     return zip_of([*wheel_entries(name, version, metadata), *extra])

@@ -130,6 +130,10 @@ class ReadAccess:
         return ReadScope("group", doc["_id"], title, public and publicly_readable("group", doc), doc,
                          readable=readable, complete=complete)
 
+    async def project_facts(self, principal: Principal, project: dict[str, Any]) -> AccessFacts:
+        """This caller's facts about one project, cached like the read path's (E13 decides deletes on them)."""
+        return await self._facts(principal, "project", project)
+
     async def _facts(self, principal: Principal, kind: str, doc: dict[str, Any]) -> AccessFacts:
         key = (principal, kind, doc["_id"])
         facts = self.caches.facts.get(key)

@@ -8,17 +8,22 @@ from aiohttp import web
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
+from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.auth import AccessFactsService, CredentialResolver
+from registry_shared.pages import PageBuilder
 from registry_shared.web.app import READY_CHECKS, create_base_app
 
 from .access import AccessCaches, ReadAccess
+from .adapters.management import MongoManagementRepository
 from .adapters.objects import S3Blobs
 from .adapters.reads import MongoReadRepository
-from .cache import PageCache
+from .cache import CachedBlobs, PageCache
 from .errors import error_headers
 from .events import BINDINGS, Invalidator, consume
-from .keys import ACCESS, ACCESS_CACHES, BROKER, MONGO, PAGE_CACHE, SERVICE, SETTINGS, STORE
+from .keys import ACCESS, ACCESS_CACHES, BROKER, FORWARDER, MANAGEMENT, MONGO, PAGE_CACHE, SERVICE, SETTINGS, STORE
+from .management import PackageManagement
+from .proxy_client import ProxyForwarder, proxy_session
 from .routes import setup_routes
 from .service import ReadService, RedirectForwarder
 from .settings import IndexSettings
@@ -33,6 +38,7 @@ def create_app(settings: IndexSettings) -> web.Application:
     app.cleanup_ctx.append(mongo_ctx)
     app.cleanup_ctx.append(object_store_ctx)
     app.cleanup_ctx.append(broker_ctx)
+    app.cleanup_ctx.append(forwarder_ctx)
     app.on_startup.append(wire_services)  # runs after every cleanup context has connected
     setup_routes(app)
     return app
@@ -71,6 +77,20 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await broker.close()
 
 
+async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Names a scope lacks (with forwarding on): through the proxy service (PROXY_MODE=cache, the default),
+    or GitLab's bare 302 to pypi.org (PROXY_MODE=redirect)."""
+    settings = app[SETTINGS]
+    if settings.proxy_mode == "redirect":
+        app[FORWARDER] = RedirectForwarder()
+        yield
+        return
+    session = proxy_session()
+    app[FORWARDER] = ProxyForwarder(session, settings.proxy_url)
+    yield
+    await session.close()
+
+
 async def wire_services(app: web.Application) -> None:
     settings = app[SETTINGS]
     mongo = app[MONGO]
@@ -78,7 +98,7 @@ async def wire_services(app: web.Application) -> None:
     caches = app[ACCESS_CACHES]
     app[ACCESS] = ReadAccess(repo, CredentialResolver(repo.tenancy),
                              AccessFactsService(repo.tenancy), caches)
-    # Forwarding is GitLab's redirect until the proxy issue adds the pull-through cache
-    # (settings.proxy_mode == "cache" -> ask the proxy at settings.proxy_url).
-    app[SERVICE] = ReadService(repo, S3Blobs(app[STORE]), app[PAGE_CACHE], caches, RedirectForwarder(),
+    app[SERVICE] = ReadService(repo, CachedBlobs(S3Blobs(app[STORE])), app[PAGE_CACHE], caches, app[FORWARDER],
                                settings.registry_external_url, redirect_files=settings.index_file_redirect)
+    app[MANAGEMENT] = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)),
+                                        app[PAGE_CACHE], app[BROKER])

@@ -1,15 +1,23 @@
-"""In-process caches: rendered simple pages (dropped by `index.changed`) and short-lived access lookups.
+"""In-process caches: rendered simple pages (dropped by `index.changed`), short-lived access lookups, and
+the bytes of recently downloaded files.
 
 Every replica holds its own copy; the events each replica receives on its private queue keep them right.
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from registry_shared.domain.names import normalize_name
+from registry_shared.logging import get_logger
+
+from .ports import Blobs
+
+log = get_logger()
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -139,3 +147,68 @@ class PageCache:
         oldest = next(iter(self._scopes), None)
         if oldest is not None:
             self._size -= len(self._scopes.pop(oldest))
+
+
+class CachedBlobs:
+    """Blobs that keep the bytes of recently downloaded objects in memory (least recently used first out).
+
+    An object key names one upload and is never reused for other bytes, so nothing here needs
+    invalidating: whether a file may be served is decided before `open`, from MongoDB, on every request.
+    A miss streams from the store as before and starts one background read of the whole object, so a
+    burst of requests for a new file fetches it once, and memory never holds more than `max_bytes`.
+    """
+
+    def __init__(self, inner: Blobs, max_bytes: int = 128 * 2**20, max_object: int = 32 * 2**20) -> None:
+        self.inner = inner
+        self.max_bytes = max_bytes
+        self.max_object = min(max_object, max_bytes)
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._filling: dict[str, asyncio.Task[None]] = {}
+
+    async def open(self, key: str, offset: int, length: int) -> AsyncIterator[bytes] | None:
+        data = self._entries.get(key)
+        if data is not None:
+            self._entries.move_to_end(key)
+            end = offset + length if length else len(data)
+            return _single(memoryview(data)[offset:end])
+        if key not in self._filling:
+            self._filling[key] = asyncio.create_task(self._fill(key))
+        return await self.inner.open(key, offset, length)
+
+    async def presigned_url(self, key: str, filename: str) -> str:
+        return await self.inner.presigned_url(key, filename)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def _fill(self, key: str) -> None:
+        try:
+            chunks = await self.inner.open(key, 0, 0)
+            if chunks is None:
+                return
+            parts, size = [], 0
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > self.max_object:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                    return
+                parts.append(chunk)
+            self._put(key, b"".join(parts))
+        except Exception as exc:  # noqa: BLE001 - a failed fill only means the next request streams again
+            log.warning("blob_cache_fill_failed", object_key=key, error=type(exc).__name__)
+        finally:
+            self._filling.pop(key, None)
+
+    def _put(self, key: str, data: bytes) -> None:
+        if key in self._entries:
+            return
+        while self._entries and self._size + len(data) > self.max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            self._size -= len(dropped)
+        self._entries[key] = data
+        self._size += len(data)
+
+
+async def _single(data: memoryview) -> AsyncIterator[bytes]:
+    yield data  # type: ignore[misc]  # aiohttp writes memoryviews without copying them

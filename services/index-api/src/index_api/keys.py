@@ -7,7 +7,8 @@ from registry_shared.adapters.s3 import ObjectStore
 
 from .access import AccessCaches, ReadAccess
 from .cache import PageCache
-from .service import ReadService
+from .management import PackageManagement
+from .service import Forwarder, ReadService
 from .settings import IndexSettings
 
 SETTINGS = web.AppKey("settings", IndexSettings)
@@ -18,3 +19,5 @@ PAGE_CACHE = web.AppKey("page_cache", PageCache)
 ACCESS_CACHES = web.AppKey("access_caches", AccessCaches)
 ACCESS = web.AppKey("access", ReadAccess)
 SERVICE = web.AppKey("service", ReadService)
+FORWARDER = web.AppKey("forwarder", Forwarder)  # names a scope lacks: proxy_client.ProxyForwarder or a 302
+MANAGEMENT = web.AppKey("management", PackageManagement)

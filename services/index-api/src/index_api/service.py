@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -22,22 +23,48 @@ log = get_logger()
 UPSTREAM_SIMPLE = "https://pypi.org/simple/"
 
 
+@dataclass(frozen=True)
+class ProxiedFile:
+    """A file of an upstream page the forwarder served: the names it may install as, and what E3m needs."""
+
+    names: tuple[str, ...]  # normalised: the page's, and the project its filename names
+    filename: str
+    sha256: str
+    size: int | None
+    core_metadata_sha256: str | None
+
+
 class Forwarder(Protocol):
     async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse: ...
 
+    async def lookup_file(self, sha256: str, filename: str) -> ProxiedFile | None: ...
+
+    async def forward_file(self, scope: ReadScope, file: ProxiedFile,
+                           request: web.Request) -> web.StreamResponse: ...
+
+    async def forward_metadata(self, scope: ReadScope, file: ProxiedFile,
+                               request: web.Request) -> web.StreamResponse: ...
+
 
 class RedirectForwarder:
-    """GitLab's forwarding: a bare 302 to the upstream page.
-
-    The pull-through cache (SPEC §6: `settings.proxy_mode == "cache"`, asking the proxy service at
-    `settings.proxy_url`) is the proxy issue's work and replaces this class behind the same seam.
-    """
+    """GitLab's forwarding (`PROXY_MODE=redirect`): a bare 302 to the upstream page, whose file URLs point
+    upstream, so no file is ever served here. `PROXY_MODE=cache` uses proxy_client.ProxyForwarder instead."""
 
     def __init__(self, upstream: str = UPSTREAM_SIMPLE) -> None:
         self.upstream = upstream.rstrip("/") + "/"
 
     async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": f"{self.upstream}{name}/"})
+
+    async def lookup_file(self, sha256: str, filename: str) -> ProxiedFile | None:
+        return None
+
+    async def forward_file(self, scope: ReadScope, file: ProxiedFile, request: web.Request) -> web.StreamResponse:
+        raise PackageNotFound()
+
+    async def forward_metadata(self, scope: ReadScope, file: ProxiedFile,
+                               request: web.Request) -> web.StreamResponse:
+        raise PackageNotFound()
 
 
 class ReadService:
@@ -107,6 +134,31 @@ class ReadService:
         log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalize_name(name))
         return await self.forwarder.forward(scope, normalize_name(name), request)
 
+    async def forward_file(self, scope: ReadScope, sha256: str, filename: str,
+                           request: web.Request) -> web.StreamResponse:
+        """E3/E9 for a file that is not a local distribution of the scope: a proxied file, or 404."""
+        file = await self.proxied_file(scope, sha256, filename)
+        return await self.forwarder.forward_file(scope, file, request)
+
+    async def forward_metadata(self, scope: ReadScope, sha256: str, filename: str,
+                               request: web.Request) -> web.StreamResponse:
+        file = await self.proxied_file(scope, sha256, filename)
+        return await self.forwarder.forward_metadata(scope, file, request)
+
+    async def proxied_file(self, scope: ReadScope, sha256: str, filename: str) -> ProxiedFile:
+        """A file of a proxied page, served only under the rules of pages: forwarding on for the scope, and
+        none of the names it may install as present in the scope (dependency-confusion protection)."""
+        if not await self.forwarding_enabled(scope):
+            raise PackageNotFound()
+        file = await self.forwarder.lookup_file(sha256.lower(), filename)
+        if file is None:
+            raise PackageNotFound()
+        for name in file.names:
+            if await self.repo.simple_doc(scope.kind, scope.id, name) is not None:
+                log.warning("proxied_file_refused", scope=f"{scope.kind}:{scope.id}", name=name, filename=filename)
+                raise PackageNotFound()
+        return file
+
     async def forwarding_enabled(self, scope: ReadScope) -> bool:
         key = (scope.kind, scope.id)
         enabled = self.caches.forwarding.get(key)
@@ -120,10 +172,20 @@ class ReadService:
 
     # -- files -------------------------------------------------------------------------------
     async def find_file(self, scope: ReadScope, sha256: str, filename: str) -> dict[str, Any]:
-        """An installable file of a project the caller may read (lowest project id first), else 404."""
+        """An installable file of a project the caller may read (lowest project id first), else 404.
+
+        Found files are remembered with the scope's pages (name None: any change in the scope drops them),
+        so a delete reaches downloads exactly as it reaches pages; misses are not (forwarding decides them).
+        """
+        key = PageKey(scope.kind, scope.id, None, f"file {sha256.lower()}/{filename}", scope.filter)
+        doc = self.page_cache.get(key)
+        if doc is not MISSING:
+            return doc
+        generation = self.page_cache.generation(key)
         doc = await self.repo.installable_file(scope.project_ids, sha256.lower(), filename)
         if doc is None:
             raise PackageNotFound()
+        self.page_cache.put(key, doc, generation)
         return doc
 
     async def open_file(self, file: dict[str, Any], offset: int, length: int) -> AsyncIterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry_shared.domain.simple import choose_content_type
+from registry_shared.errors import PackageNotFound
 from registry_shared.web.app import LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
 
@@ -52,7 +53,11 @@ async def package(request: web.Request, kind: str) -> web.StreamResponse:
 async def download(request: web.Request, kind: str) -> web.StreamResponse:
     scope = await read_scope(request, kind)
     service = request.app[SERVICE]
-    file = await service.find_file(scope, request.match_info["sha256"], request.match_info["filename"])
+    sha256, filename = request.match_info["sha256"], request.match_info["filename"]
+    try:
+        file = await service.find_file(scope, sha256, filename)
+    except PackageNotFound:  # not a local file: perhaps one of a proxied page (SPEC §6)
+        return await service.forward_file(scope, sha256, filename, request)
     headers = file_headers(file, scope.public)
     if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
         return web.Response(status=304, headers=headers)
@@ -66,7 +71,10 @@ async def download(request: web.Request, kind: str) -> web.StreamResponse:
 async def core_metadata(request: web.Request, kind: str) -> web.StreamResponse:
     scope = await read_scope(request, kind)
     service = request.app[SERVICE]
-    filename = request.match_info["filename"].removesuffix(METADATA_SUFFIX)
-    file = await service.find_file(scope, request.match_info["sha256"], filename)
+    sha256, filename = request.match_info["sha256"], request.match_info["filename"].removesuffix(METADATA_SUFFIX)
+    try:
+        file = await service.find_file(scope, sha256, filename)
+    except PackageNotFound:
+        return await service.forward_metadata(scope, sha256, filename, request)
     data, digest = await service.core_metadata(file)
     return metadata_response(request, data, digest, scope.public)

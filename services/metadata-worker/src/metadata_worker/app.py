@@ -14,12 +14,12 @@ from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.s3 import ObjectStore
+from registry_shared.pages import PageBuilder
 from registry_shared.web.app import READY_CHECKS, create_base_app
 
 from .adapters.messaging import WorkerPublisher
 from .adapters.objects import S3Distributions
 from .handlers import BINDINGS, Consumer
-from .pages import PageBuilder
 from .service import IndexingService
 from .settings import WorkerSettings
 

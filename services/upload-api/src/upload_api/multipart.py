@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from registry_shared.errors import BadRequest, ParameterMissing
 
@@ -13,6 +14,9 @@ FIELDS = (
     "author_email",
 )
 MAX_FIELD_BYTES = 8 * 1024 * 1024  # far above any real description; bounds memory per field
+# What aiohttp raises on a body that is not a well-formed form (a part header with a control character
+# is an HttpProcessingError).
+MALFORMED = (ValueError, AssertionError, HttpProcessingError)
 
 
 @dataclass
@@ -37,7 +41,7 @@ async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
         raise BadRequest("the upload must be multipart/form-data")
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
+    except MALFORMED as exc:
         raise BadRequest("malformed multipart body") from exc
     form = UploadForm()
     await _read_fields(reader, form, stop_at_content=True)
@@ -72,7 +76,7 @@ async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_conten
     while True:
         try:
             part = await reader.next()
-        except (ValueError, AssertionError) as exc:
+        except MALFORMED as exc:
             raise BadRequest("malformed multipart body") from exc
         if part is None:
             return

@@ -75,19 +75,20 @@ def render_page_json(name: str, entries: Sequence[FileEntry], files_base: str, v
     files = []
     for e in entries:
         meta: dict[str, str] | bool = {"sha256": e.core_metadata_sha256} if e.core_metadata_sha256 else False
-        files.append(
-            {
-                "filename": e.filename,
-                "url": f"{files_base}/{e.sha256}/{e.filename}",
-                "hashes": {"sha256": e.sha256},
-                "requires-python": e.requires_python,
-                "core-metadata": meta,
-                "dist-info-metadata": meta,
-                "yanked": e.yanked,
-                "size": e.size,
-                "upload-time": e.upload_time,
-            }
-        )
+        item = {
+            "filename": e.filename,
+            "url": f"{files_base}/{e.sha256}/{e.filename}",
+            "hashes": {"sha256": e.sha256},
+            "requires-python": e.requires_python,
+            "core-metadata": meta,
+            "dist-info-metadata": meta,
+            "yanked": e.yanked,
+            "size": e.size,
+            "upload-time": e.upload_time,
+        }
+        # Proxied files from an HTML-only upstream have no known size or upload time until downloaded:
+        # leave the keys out rather than send nulls.
+        files.append({k: v for k, v in item.items() if v is not None or k == "requires-python"})
     doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": list(versions), "files": files}
     return _json(doc)
 

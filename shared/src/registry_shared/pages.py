@@ -1,5 +1,8 @@
 """The precomputed simple documents (contracts.md, `simple_pages`), rebuilt from `distributions`.
 
+Shared because two services write them: the metadata-worker after indexing a file, and index-api after
+a deletion (E13), which must rebuild every scope's pages before it answers.
+
 A file appears in its project's documents and in those of every ancestor group. `rebuild_scopes` is
 the one entry point, usable after an upload (one name) or a deletion (the names that lost files).
 
@@ -17,10 +20,10 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from registry_shared.adapters.mongo import Mongo
-from registry_shared.adapters.packages import INSTALLABLE, PackageRepository
-from registry_shared.domain.simple import FileEntry
-from registry_shared.events import Scope
+from .adapters.mongo import Mongo
+from .adapters.packages import INSTALLABLE, PackageRepository
+from .domain.simple import FileEntry
+from .events import Scope
 
 MAX_PASSES = 5
 # What a page needs from a `distributions` document (never the description).
