@@ -1,7 +1,7 @@
-"""The proxy's application factory. Mongo and S3 are connected now because readiness (and soon the
-pull-through cache) depends on them."""
+"""The proxy's application factory: resources in cleanup contexts (connected in order, closed in reverse)."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,12 +10,16 @@ from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.web.app import READY_CHECKS, create_base_app
 
+from .adapters.objects import S3ProxyBlobs
+from .adapters.store import MongoProxyStore
+from .adapters.upstream_http import HttpUpstream, client_session
+from .keys import FILES, MONGO, PAGES, SETTINGS, STORE
 from .routes import setup_routes
+from .service import FileService, PageService
 from .settings import ProxySettings
 
-SETTINGS = web.AppKey("settings", ProxySettings)
-MONGO = web.AppKey("mongo", Mongo)
-STORE = web.AppKey("object_store", ObjectStore)
+__all__ = ["FILES", "MONGO", "PAGES", "SETTINGS", "STORE", "create_app"]
+PREPARE_TIMEOUT = 2.0
 
 
 def create_app(settings: ProxySettings) -> web.Application:
@@ -23,6 +27,7 @@ def create_app(settings: ProxySettings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(mongo_ctx)
     app.cleanup_ctx.append(object_store_ctx)
+    app.cleanup_ctx.append(upstream_ctx)
     setup_routes(app)
     return app
 
@@ -42,3 +47,38 @@ async def object_store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[READY_CHECKS]["s3"] = store.ping
     yield
+
+
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The upstream client and the use cases. The bucket and indexes are ensured lazily: the proxy starts
+    (and reports not ready) while MongoDB or S3 are down."""
+    settings = app[SETTINGS]
+    session = client_session(settings.proxy_upstream_timeout)
+    store = MongoProxyStore(app[MONGO])
+    upstream = HttpUpstream(session, settings.proxy_upstream_url)
+    app[PAGES] = PageService(store, upstream, settings.proxy_page_ttl, settings.proxy_stale_ttl,
+                             settings.registry_external_url)
+    app[FILES] = files = FileService(store, upstream, S3ProxyBlobs(app[STORE]), settings.proxy_part_size)
+    prepare = _Preparation(store, app[STORE])
+    app[READY_CHECKS]["prepared"] = prepare
+    yield
+    await files.close()
+    await session.close()
+
+
+class _Preparation:
+    """Indexes and bucket, created on the first readiness probe that finds both servers up. Bounded: while a
+    server is down its own check already waits for it, and a probe must answer within its timeout."""
+
+    def __init__(self, store: MongoProxyStore, objects: ObjectStore) -> None:
+        self.store = store
+        self.objects = objects
+        self.done = False
+
+    async def __call__(self) -> bool:
+        if not self.done:
+            async with asyncio.timeout(PREPARE_TIMEOUT):
+                await self.store.ensure_indexes()
+                await self.objects.ensure_bucket()
+            self.done = True
+        return True

@@ -1,1 +1,2 @@
-"""The proxy's adapters. Until the pull-through cache lands it uses the shared Mongo and S3 clients as is."""
+"""The proxy's adapters: MongoDB (`proxy_pages`, `proxy_dists`), S3 (`proxy/<sha256>/<filename>`) and the
+upstream index over HTTP."""
