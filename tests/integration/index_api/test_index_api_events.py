@@ -101,7 +101,7 @@ async def test_access_changed_drops_cached_permissions(client: TestClient, seed:
 async def test_readiness_and_cache_metrics(client: TestClient, seed: Seeder) -> None:
     ready = await client.get("/-/ready")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"mongo": True, "s3": True, "broker": True}
+    assert (await ready.json())["checks"] == {"mongodb": True, "s3": True, "amqp": True}
     await seed.group("acme")
     project = await seed.project("acme/api")
     for _ in range(2):

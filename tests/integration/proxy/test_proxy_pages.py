@@ -205,7 +205,7 @@ async def test_health_readiness_and_metrics(proxy: TestClient, upstream) -> None
     assert (await proxy.get("/-/health")).status == 200
     ready = await proxy.get("/-/ready")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"mongo": True, "s3": True, "prepared": True}
+    assert (await ready.json())["checks"] == {"mongodb": True, "s3": True, "prepared": True}
     counted = (("registry_proxy_cache_total", {"kind": "page", "result": "miss"}),
                ("registry_proxy_cache_total", {"kind": "page", "result": "hit"}),
                ("registry_proxy_upstream_seconds_count", {"kind": "page"}))
@@ -221,4 +221,4 @@ async def test_not_ready_without_mongo(make_proxy) -> None:
     proxy = await make_proxy(mongodb_url="mongodb://127.0.0.1:9/none")
     response = await proxy.get("/-/ready")
     assert response.status == 503
-    assert (await response.json())["checks"]["mongo"] is False
+    assert (await response.json())["checks"]["mongodb"] is False

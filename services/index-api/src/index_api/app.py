@@ -6,13 +6,11 @@ from functools import partial
 
 from aiohttp import web
 
-from registry_shared.adapters.amqp import Broker
-from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import PackageRepository
-from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.pages import PageBuilder
-from registry_shared.web.app import READY_CHECKS, create_base_app
+from registry_shared.web.app import create_base_app
+from registry_shared.web.contexts import broker_context, mongo_context, store_context
 
 from .access import AccessCaches, ReadAccess
 from .adapters.management import MongoManagementRepository
@@ -35,46 +33,22 @@ def create_app(settings: IndexSettings) -> web.Application:
     app[SETTINGS] = settings
     app[PAGE_CACHE] = PageCache()
     app[ACCESS_CACHES] = AccessCaches(ttl=settings.auth_cache_ttl)
-    app.cleanup_ctx.append(mongo_ctx)
-    app.cleanup_ctx.append(object_store_ctx)
-    app.cleanup_ctx.append(broker_ctx)
-    app.cleanup_ctx.append(forwarder_ctx)
+    app.cleanup_ctx.extend([mongo_context(settings), store_context(settings), broker_context(settings),
+                            subscription_ctx, forwarder_ctx])
     app.on_startup.append(wire_services)  # runs after every cleanup context has connected
     setup_routes(app)
     return app
 
 
-async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
-    app[MONGO] = mongo
-    app[READY_CHECKS]["mongo"] = mongo.ping
-    yield
-    await mongo.close()
-
-
-async def object_store_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    store = ObjectStore.from_settings(settings)
-    app[STORE] = store
-    app[READY_CHECKS]["s3"] = store.ping
-    yield
-
-
-async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     """Subscribe this replica's private queue before serving, so no change goes unseen."""
-    settings = app[SETTINGS]
-    broker = Broker(settings.amqp_url, settings.amqp_exchange)
-    await broker.connect()
+    broker = app[BROKER]
     invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES])
     assert broker.connection is not None
     broker.connection.reconnect_callbacks.add(lambda _connection: invalidator.reconnected())
     queue = await broker.declare_private_queue(BINDINGS)
     await broker.consume(queue, partial(consume, invalidator=invalidator))
-    app[BROKER] = broker
-    app[READY_CHECKS]["broker"] = broker.ping
     yield
-    await broker.close()
 
 
 async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,9 +1,7 @@
 """Typed application keys shared by the factory, the views and the event consumer."""
 from aiohttp import web
 
-from registry_shared.adapters.amqp import Broker
-from registry_shared.adapters.mongo import Mongo
-from registry_shared.adapters.s3 import ObjectStore
+from registry_shared.web.contexts import BROKER, MONGO, STORE
 
 from .access import AccessCaches, ReadAccess
 from .cache import PageCache
@@ -11,10 +9,9 @@ from .management import PackageManagement
 from .service import Forwarder, ReadService
 from .settings import IndexSettings
 
+__all__ = ["ACCESS", "ACCESS_CACHES", "BROKER", "FORWARDER", "MANAGEMENT", "MONGO", "PAGE_CACHE", "SERVICE",
+           "SETTINGS", "STORE"]
 SETTINGS = web.AppKey("settings", IndexSettings)
-MONGO = web.AppKey("mongo", Mongo)
-STORE = web.AppKey("object_store", ObjectStore)
-BROKER = web.AppKey("broker", Broker)
 PAGE_CACHE = web.AppKey("page_cache", PageCache)
 ACCESS_CACHES = web.AppKey("access_caches", AccessCaches)
 ACCESS = web.AppKey("access", ReadAccess)

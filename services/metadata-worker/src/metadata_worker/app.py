@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from registry_shared.adapters.amqp import Broker
-from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import PackageRepository
-from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.pages import PageBuilder
-from registry_shared.web.app import READY_CHECKS, create_base_app
+from registry_shared.web.app import create_base_app
+from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
 from .adapters.messaging import WorkerPublisher
 from .adapters.objects import S3Distributions
@@ -23,9 +21,7 @@ from .handlers import BINDINGS, Consumer
 from .service import IndexingService
 from .settings import WorkerSettings
 
-MONGO = web.AppKey("mongo", Mongo)
-STORE = web.AppKey("store", ObjectStore)
-BROKER = web.AppKey("broker", Broker)
+__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "work_queue_name"]
 CONSUMER = web.AppKey("consumer", Consumer)
 
 log = structlog.get_logger()
@@ -38,29 +34,6 @@ def work_queue_name(settings: WorkerSettings) -> str:
 
 def create_app(settings: WorkerSettings) -> web.Application:
     app = create_base_app("metadata-worker")
-
-    async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
-        mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
-        await mongo.ensure_indexes()
-        app[MONGO] = mongo
-        app[READY_CHECKS]["mongodb"] = mongo.ping
-        yield
-        await mongo.close()
-
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = ObjectStore.from_settings(settings)
-        await store.ensure_bucket()
-        app[STORE] = store
-        app[READY_CHECKS]["s3"] = store.ping
-        yield
-
-    async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = Broker(settings.amqp_url, settings.amqp_exchange)
-        await broker.connect()
-        app[BROKER] = broker
-        app[READY_CHECKS]["amqp"] = broker.ping
-        yield
-        await broker.close()
 
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         packages = PackageRepository(app[MONGO])
@@ -78,5 +51,6 @@ def create_app(settings: WorkerSettings) -> web.Application:
         distributions.close()
         log.info("consumer_stopped", queue=queue.name)
 
-    app.cleanup_ctx.extend([mongo_ctx, store_ctx, broker_ctx, consumer_ctx])
+    app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),
+                            broker_context(settings), consumer_ctx])
     return app

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.web.app import READY_CHECKS, create_base_app
+from registry_shared.web.contexts import mongo_context, store_context
 
 from .adapters.objects import S3ProxyBlobs
 from .adapters.store import MongoProxyStore
@@ -25,28 +25,10 @@ PREPARE_TIMEOUT = 2.0
 def create_app(settings: ProxySettings) -> web.Application:
     app = create_base_app("proxy")
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(mongo_ctx)
-    app.cleanup_ctx.append(object_store_ctx)
-    app.cleanup_ctx.append(upstream_ctx)
+    # Indexes and bucket are ensured lazily (upstream_ctx): the proxy starts, not ready, while either is down.
+    app.cleanup_ctx.extend([mongo_context(settings), store_context(settings), upstream_ctx])
     setup_routes(app)
     return app
-
-
-async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
-    app[MONGO] = mongo
-    app[READY_CHECKS]["mongo"] = mongo.ping
-    yield
-    await mongo.close()
-
-
-async def object_store_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    store = ObjectStore.from_settings(settings)
-    app[STORE] = store
-    app[READY_CHECKS]["s3"] = store.ping
-    yield
 
 
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
