@@ -233,6 +233,20 @@ async def test_list_permissions(client: TestClient, world: World, who: str | Non
         assert await response.json() == {"message": "401 Unauthorized"}
 
 
+@pytest.mark.parametrize(("header", "who", "status"), [
+    ("PRIVATE-TOKEN", "reporter", 200), ("PRIVATE-TOKEN", "guest", 403), ("Deploy-Token", "deploy_read", 200),
+    ("PRIVATE-TOKEN", "outsider", 404), ("PRIVATE-TOKEN", None, 401), ("JOB-TOKEN", None, 401),
+])
+async def test_gitlab_token_headers(client: TestClient, world: World, header: str, who: str | None,
+                                    status: int) -> None:
+    """GitLab's REST API takes tokens in headers as well as Basic auth (`curl -H "PRIVATE-TOKEN: ..."`)."""
+    token = world.tokens[who] if who else "glpat-not-a-token"
+    response = await client.get(f"/api/v4/projects/{world.api['_id']}/packages", headers={header: token})
+    assert response.status == status
+    if status == 200:
+        assert ids(await response.json())
+
+
 async def test_unknown_scope_is_404_before_credentials(client: TestClient, world: World) -> None:
     bad = basic("gitlab-ci-token", "no-such-job")  # would be 401 if credentials were looked at
     for url in ("/api/v4/projects/999999/packages", "/api/v4/groups/nope/packages",

@@ -13,7 +13,7 @@ from aiohttp import web
 from registry_shared.domain.access import Principal, authorize_delete, can_delete
 from registry_shared.errors import ParameterInvalid
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
-from registry_shared.web.basic_auth import basic_credentials
+from registry_shared.web.basic_auth import api_credentials
 
 from .access import ReadScope
 from .keys import ACCESS, MANAGEMENT, SETTINGS
@@ -111,7 +111,7 @@ async def _deleter(request: web.Request) -> dict[str, Any]:
 
 async def _principal(request: web.Request, kind: str, doc: dict[str, Any]) -> Principal:
     request[LOG_FIELDS] = fields = {"scope": f"{kind}:{doc['_id']}"}
-    principal = await request.app[ACCESS].authenticate(*basic_credentials(request))
+    principal = await request.app[ACCESS].authenticate(*api_credentials(request))
     fields.update(principal.log_fields())  # ids and kinds only, never the secret
     return principal
 

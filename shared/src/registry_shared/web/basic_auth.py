@@ -1,4 +1,5 @@
-"""HTTP Basic credentials, the only kind pip and twine send."""
+"""Credentials from a request: HTTP Basic (the only kind pip and twine send), and on GitLab's REST API
+(the Packages API) also its token headers."""
 from __future__ import annotations
 
 import base64
@@ -21,3 +22,19 @@ def basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
     if not sep:
         return username or None, None
     return username, password
+
+
+# GitLab's REST API headers, each as the Basic (username, password) pair the resolver already knows.
+TOKEN_HEADERS = (("PRIVATE-TOKEN", "__token__"), ("Deploy-Token", "__token__"), ("JOB-TOKEN", "gitlab-ci-token"))
+
+
+def api_credentials(request: web.Request) -> tuple[str | None, str | None]:
+    """Basic auth, else `PRIVATE-TOKEN`, `Deploy-Token` or `JOB-TOKEN` as GitLab's REST API accepts them."""
+    username, password = basic_credentials(request)
+    if username is not None or password is not None:
+        return username, password
+    for header, as_username in TOKEN_HEADERS:
+        token = request.headers.get(header, "").strip()
+        if token:
+            return as_username, token
+    return None, None
