@@ -13,7 +13,8 @@ Prints one table; ratios come from this run only. Everything it starts is stoppe
 Ctrl-C or an error. Not part of CI.
 
 Settings (flags win over environment): BENCH_DURATION (20), BENCH_WARMUP (5), BENCH_PIP_REPEATS (5),
-BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_PORT_BASE (18000: ours on +80..+85 with nx-27017 on +17,
+BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_TARGETS (all; `upload`: the upload row only),
+BENCH_PORT_BASE (18000: ours on +80..+85 with nx-27017 on +17,
 SeaweedFS S3 on +433 and +500..+502; pypiserver +90, devpi +91, static nginx +92), BENCH_DIR (.bench).
 """
 from __future__ import annotations
@@ -71,6 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--servers", default=os.environ.get("BENCH_SERVERS", f"{OURS},{DEVPI},{PYPISERVER}"),
                         help="comma-separated subset of ours,devpi,pypiserver (default: all)")
     parser.add_argument("--no-static", action="store_true", help="skip the static nginx ceiling")
+    parser.add_argument("--targets", choices=("all", "upload"), default=os.environ.get("BENCH_TARGETS", "all"),
+                        help="'upload': only the twine upload row (no reads, pip install or static ceiling)")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
@@ -288,7 +291,8 @@ def main(argv: list[str]) -> int:
         log(f"--servers must name ours and any of {DEVPI}, {PYPISERVER}")
         return 2
     servers = {name: server for name, server in candidates.items() if name in wanted}
-    static = None if args.no_static else StaticNginx(NGINX, ports[NGINX], BENCH_DIR / "run-static")
+    upload_only = args.targets == "upload"
+    static = None if args.no_static or upload_only else StaticNginx(NGINX, ports[NGINX], BENCH_DIR / "run-static")
     results: dict = {"settings": asdict(settings), "rounds": args.rounds, "reads": []}
     try:
         for server in servers.values():
@@ -299,6 +303,11 @@ def main(argv: list[str]) -> int:
             seconds[name] = upload_corpus(server, corpus)["total"]
             check_listed(server, corpus)
         results["upload"] = {"files": len(corpus.files), "seconds": seconds}
+        if upload_only:
+            table = render_table(results, list(servers), settings)
+            print(table)
+            (args.json or BENCH_DIR / "results.json").write_text(json.dumps({**results, "table": table}, indent=2))
+            return 0
         if static is not None:
             static.start_with(static_pages(ours, corpus), corpus.files)
             servers[NGINX] = static

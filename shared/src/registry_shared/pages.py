@@ -1,19 +1,34 @@
-"""The precomputed simple documents (contracts.md, `simple_pages`), rebuilt from `distributions`.
+"""The precomputed simple documents (contracts.md, `simple_pages`), kept equal to `distributions`.
 
-Shared because two services write them: the metadata-worker after indexing a file, and index-api after
-a deletion (E13), which must rebuild every scope's pages before it answers.
+Shared because two services write them: the metadata-worker after indexing a file (`index_file`), and
+index-api after a deletion (E13, `rebuild_scopes`), which must rebuild every scope's pages before it answers.
 
-A file appears in its project's documents and in those of every ancestor group. `rebuild_scopes` is
-the one entry point, usable after an upload (one name) or a deletion (the names that lost files).
+A file appears in its project's documents and in those of every ancestor group.
 
-Concurrency: two workers indexing two files of one name at once could each write a page missing the
-other's file. Each rebuild therefore writes only what differs from the stored document and then
-checks again, until a full pass finds every document equal to what the files say. The last writer of
-any document always re-reads the files after its write, so the final state includes every file that
-was installable before that re-read; later files are added by their own worker's rebuild.
+- `index_file` (the upload path) is incremental: it adds the one file's entry to its name's page in each
+  scope, and the name to each scope's index when it is missing, reading only those documents and the
+  file. Its cost does not grow with the number of files in the scope.
+- `rebuild_scopes` recomputes the pages of some names from their files (one query for every scope) and
+  adds or removes those names in each index.
+
+Concurrency: every write is a compare-and-swap on the document's random `rev`
+(`PackageRepository.swap_page`), made after reading the document and the files: a writer whose read
+went stale in between fails and starts over, so no writer overwrites what it has not seen, and the
+entries and names it carries over unchanged are exactly those the previous writer left. Each file's
+entry, and each name in an index, is therefore decided by the last writer that looked at that file's
+state, after that state changed: the uploading worker for its own file, a deletion for every file of the
+name. Two gaps remain and are closed by re-reading after the writes: a deletion leaves a page absent
+without writing (nothing to swap), and an upload skips an index that already lists its name (and a page
+that already lists its entry: a redelivery; whoever listed it had seen the file installable). So the
+upload re-reads its own file after its writes (a deletion that began in between is finished by a full
+rebuild), and `rebuild_scopes` first writes every document, then repeats until a pass finds every
+document equal to what the files say.
 """
 from __future__ import annotations
 
+import asyncio
+import bisect
+import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +36,15 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from .adapters.mongo import Mongo
-from .adapters.packages import INSTALLABLE, PackageRepository
+from .adapters.packages import INSTALLABLE, PackageRepository, page_key
 from .domain.simple import FileEntry
 from .events import Scope
 
-MAX_PASSES = 5
+# Passes before PagesUnstable (the caller retries later). A pass repeats when a compare-and-swap met another
+# writer; each such repeat first waits a random moment that grows with the attempt, so that concurrent
+# writers of one document do not keep colliding.
+MAX_PASSES = 20
+CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, at most
 # What a page needs from a `distributions` document (never the description).
 _PAGE_FIELDS = {k: 1 for k in ("filename", "sha256", "size", "created_at", "version", "canonical_version",
                                 "requires_python", "metadata_sha256", "yanked", "project_id")}
@@ -81,7 +100,7 @@ def build_page(docs: Iterable[dict[str, Any]]) -> tuple[list[FileEntry], list[st
     `1.0` and `1.0.0` are one release: it is listed once, spelled as its earliest file spelled it.
     """
     docs = list(docs)
-    ordered = sorted(docs, key=lambda d: (version_key(d["version"]), d["filename"], int(d["project_id"])))
+    ordered = sorted(docs, key=_file_order)
     first_by_release: dict[str, dict[str, Any]] = {}
     for doc in sorted(docs, key=lambda d: int(d["_id"])):
         first_by_release.setdefault(doc.get("canonical_version") or doc["version"], doc)
@@ -92,61 +111,152 @@ def build_page(docs: Iterable[dict[str, Any]]) -> tuple[list[FileEntry], list[st
 # -- the rebuild -------------------------------------------------------------------------------
 
 class PageBuilder:
-    """Recomputes and stores the simple documents of a project's scopes."""
+    """Computes and stores the simple documents of a project's scopes."""
 
     def __init__(self, mongo: Mongo, packages: PackageRepository) -> None:
         self.mongo = mongo
         self.packages = packages
 
-    async def rebuild_project(self, project_id: int, names: Sequence[str]) -> list[Scope]:
-        """`rebuild_scopes` for a project id (a project that no longer exists has only its own scope)."""
+    async def _project(self, project_id: int) -> dict[str, Any]:
+        """The project's ancestors (a project that no longer exists has only its own scope)."""
         project = await self.mongo.projects.find_one({"_id": project_id}, {"ancestor_ids": 1})
-        return await self.rebuild_scopes(project or {"_id": project_id, "ancestor_ids": []}, names)
+        return project or {"_id": project_id, "ancestor_ids": []}
+
+    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]:
+        """List one newly installable file: its entry on the page of `name`, and `name` in the index, in each
+        of the project's scopes. Returns the scopes, for the `index.changed` event.
+
+        Falls back to `rebuild_scopes` when the file is no longer installable, or when another file spells
+        the same release differently (which spelling a page shows depends on every file of the release).
+        """
+        project = await self._project(project_id)
+        scopes = scopes_of(project)
+        keys = [page_key(scope.kind, scope.id, n) for scope in scopes for n in (name, None)]
+        for attempt in range(MAX_PASSES):
+            # Read together: a deletion marking the file in between is caught by the re-read after the writes.
+            stored, doc = await asyncio.gather(self.packages.get_pages(keys), self._installable_file(file_id))
+            if doc is None:
+                return await self.rebuild_scopes(project, [name])
+            entry = file_entry(doc)
+            writes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
+            for scope in scopes:
+                page = stored.get(page_key(scope.kind, scope.id, name))
+                added = add_entry(page, entry)
+                if added is None:
+                    return await self.rebuild_scopes(project, [name])
+                wanted = _page_fields(scope, name, *added)
+                if not _same(page, wanted):  # equal only when a redelivery finds its entry listed
+                    writes.append((page_key(scope.kind, scope.id, name), page, wanted))
+                index = stored.get(page_key(scope.kind, scope.id))
+                if index is None or name not in index.get("names", []):
+                    names = sorted({*(index or {}).get("names", []), name})
+                    writes.append((page_key(scope.kind, scope.id), index, _index_fields(scope, names)))
+            if not writes:
+                return scopes
+            if not all(await asyncio.gather(*(self.packages.swap_page(*write) for write in writes))):
+                await _back_off(attempt)
+                continue
+            # A deletion that marked the file after our read may have found nothing to change yet.
+            if await self._installable_file(file_id) is None:
+                return await self.rebuild_scopes(project, [name])
+            return scopes
+        raise PagesUnstable(f"simple documents of project {project_id} did not settle")
 
     async def rebuild_scopes(self, project: dict[str, Any], names: Sequence[str]) -> list[Scope]:
-        """Rebuild the pages of `names` and the index of the project and each ancestor group.
+        """Recompute the pages of `names` and their presence in the index of the project and each ancestor
+        group from the installable files.
 
         Returns the scopes, for the `index.changed` event. Raises PagesUnstable if concurrent writers
         kept the documents moving for MAX_PASSES passes.
         """
         scopes = scopes_of(project)
-        members = {scope: await self._project_ids(scope) for scope in scopes}
-        for _ in range(MAX_PASSES):
-            changed = False
+        members = await self._members(project, scopes)
+        everyone = sorted(set().union(*members.values()))
+        keys = [page_key(s.kind, s.id, n) for s in scopes for n in [*names, None]]
+        name_query: Any = names[0] if len(names) == 1 else {"$in": list(names)}
+        first = True
+        for attempt in range(MAX_PASSES):
+            stored = await self.packages.get_pages(keys)
+            query = {"project_id": {"$in": everyone}, "name": name_query, "state": INSTALLABLE}
+            docs = [doc async for doc in self.mongo.distributions.find(query, {**_PAGE_FIELDS, "name": 1})]
+            changed = conflict = False
             for scope in scopes:
-                for name in names:
-                    changed |= await self._sync_page(scope, members[scope], name)
-                changed |= await self._sync_index(scope, members[scope])
+                listed = {name: [d for d in docs if d["name"] == name and int(d["project_id"]) in members[scope]]
+                          for name in names}
+                for name, files in listed.items():
+                    entries, versions = build_page(files)
+                    wanted = _page_fields(scope, name, [e.to_doc() for e in entries], versions) if entries else None
+                    key = page_key(scope.kind, scope.id, name)
+                    if first or not _same(stored.get(key), wanted):
+                        changed = True
+                        conflict |= not await self.packages.swap_page(key, stored.get(key), wanted)
+                index = stored.get(page_key(scope.kind, scope.id))
+                present = {name for name, files in listed.items() if files}
+                names_now = sorted((set((index or {}).get("names", [])) - set(names)) | present)
+                wanted = _index_fields(scope, names_now)
+                if first or not _same(index, wanted):
+                    changed = True
+                    conflict |= not await self.packages.swap_page(page_key(scope.kind, scope.id), index, wanted)
             if not changed:
                 return scopes
+            first = False
+            if conflict:
+                await _back_off(attempt)
         raise PagesUnstable(f"simple documents of project {project['_id']} did not settle")
 
-    async def _project_ids(self, scope: Scope) -> list[int]:
-        if scope.kind == "project":
-            return [scope.id]
-        # `$in` rather than `{"ancestor_ids": id}`: nx-27017 0.8.1 answers an element-equality match on an
-        # indexed array field with nothing; `$in` means the same on MongoDB and works on both.
-        query = {"ancestor_ids": {"$in": [scope.id]}}
-        return [int(doc["_id"]) async for doc in self.mongo.projects.find(query, {"_id": 1})]
+    async def _installable_file(self, file_id: int) -> dict[str, Any] | None:
+        doc = await self.mongo.distributions.find_one({"_id": file_id}, {**_PAGE_FIELDS, "state": 1})
+        return doc if doc is not None and doc.get("state") == INSTALLABLE else None
 
-    async def _sync_page(self, scope: Scope, project_ids: list[int], name: str) -> bool:
-        query = {"project_id": {"$in": project_ids}, "name": name, "state": INSTALLABLE}
-        docs = [doc async for doc in self.mongo.distributions.find(query, _PAGE_FIELDS)]
-        entries, versions = build_page(docs)
-        stored = await self.packages.get_page(scope.kind, scope.id, name)
-        wanted = [e.to_doc() for e in entries]
-        if stored is None and not entries:
-            return False
-        if stored is not None and stored.get("files") == wanted and stored.get("versions") == versions:
-            return False
-        await self.packages.put_page(scope.kind, scope.id, name, entries, versions)
-        return True
+    async def _members(self, project: dict[str, Any], scopes: list[Scope]) -> dict[Scope, set[int]]:
+        """The projects whose files each scope lists: the project itself; every project under a group."""
+        members = {scope: {scope.id} if scope.kind == "project" else set() for scope in scopes}
+        groups = {scope.id: scope for scope in scopes if scope.kind == "group"}
+        if groups:
+            # `$in` rather than `{"ancestor_ids": id}`: nx-27017 0.8.1 answers an element-equality match on an
+            # indexed array field with nothing; `$in` means the same on MongoDB and works on both.
+            query = {"ancestor_ids": {"$in": list(groups)}}
+            async for doc in self.mongo.projects.find(query, {"ancestor_ids": 1}):
+                for group_id in doc.get("ancestor_ids") or []:
+                    if group_id in groups:
+                        members[groups[group_id]].add(int(doc["_id"]))
+        return members
 
-    async def _sync_index(self, scope: Scope, project_ids: list[int]) -> bool:
-        query = {"project_id": {"$in": project_ids}, "state": INSTALLABLE}
-        names = sorted({doc["name"] async for doc in self.mongo.distributions.find(query, {"name": 1})})
-        stored = await self.packages.get_page(scope.kind, scope.id)
-        if stored is not None and stored.get("names") == names:
-            return False
-        await self.packages.put_index(scope.kind, scope.id, names)
-        return True
+
+async def _back_off(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF * (attempt + 1)))
+
+
+def add_entry(page: dict[str, Any] | None, entry: FileEntry) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """A stored page's files and versions with `entry` added (or replaced: same filename and project), in
+    `build_page`'s order; None if the page already spells the entry's release differently."""
+    files = [f for f in (page or {}).get("files", [])
+             if not (f["filename"] == entry.filename and f.get("project_id") == entry.project_id)]
+    bisect.insort(files, entry.to_doc(), key=_file_order)
+    versions = list((page or {}).get("versions", []))
+    # One spelling per release, in version_key order, where two spellings of a release compare equal.
+    release = version_key(entry.version)
+    at = bisect.bisect_left(versions, release, key=version_key)
+    if at == len(versions) or version_key(versions[at]) != release:
+        versions.insert(at, entry.version)
+    elif versions[at] != entry.version:
+        return None
+    return files, versions
+
+
+def _file_order(doc: dict[str, Any]) -> tuple[tuple[int, Any], str, int]:
+    return version_key(doc["version"]), doc["filename"], int(doc["project_id"])
+
+
+def _page_fields(scope: Scope, name: str, files: list[dict[str, Any]], versions: list[str]) -> dict[str, Any]:
+    return {"scope_kind": scope.kind, "scope_id": scope.id, "name": name, "versions": versions, "files": files}
+
+
+def _index_fields(scope: Scope, names: list[str]) -> dict[str, Any]:
+    return {"scope_kind": scope.kind, "scope_id": scope.id, "names": names}
+
+
+def _same(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
+    if stored is None or wanted is None:
+        return stored is None and wanted is None
+    return all(stored.get(k) == v for k, v in wanted.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from registry_shared.events import Scope
-from registry_shared.pages import build_page, scopes_of, upload_time
+from registry_shared.pages import add_entry, build_page, file_entry, scopes_of, upload_time
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -73,3 +73,34 @@ def test_scopes_are_the_project_then_its_ancestors_root_first() -> None:
     assert scopes_of({"_id": 9, "ancestor_ids": [1, 4]}) == [
         Scope(kind="project", id=9), Scope(kind="group", id=1), Scope(kind="group", id=4)]
     assert scopes_of({"_id": 9, "ancestor_ids": []}) == [Scope(kind="project", id=9)]
+
+
+def test_adding_files_one_by_one_gives_the_page_build_page_gives() -> None:
+    docs = [
+        doc(1, "demo-1.10.tar.gz", "1.10", "1.10"),
+        doc(2, "demo-1.9-py3-none-any.whl", "1.9", "1.9"),
+        doc(3, "demo-1.9.tar.gz", "1.9", "1.9", project_id=3),
+        doc(4, "demo-2.0rc1.tar.gz", "2.0rc1", "2rc1"),
+        doc(5, "demo-1.9.tar.gz", "1.9", "1.9"),
+        doc(6, "demo-1.0.tar.gz", "1.0", "1", requires_python=">=3.9"),
+    ]
+    page = None
+    for d in reversed(docs):  # any order: the page keeps build_page's order
+        files, versions = add_entry(page, file_entry(d))
+        page = {"files": files, "versions": versions}
+    entries, versions = build_page(docs)
+    assert page == {"files": [e.to_doc() for e in entries], "versions": versions}
+
+
+def test_adding_a_file_again_replaces_its_entry() -> None:
+    first = doc(1, "demo-1.0.tar.gz", "1.0", "1")
+    files, versions = add_entry(None, file_entry(first))
+    again = add_entry({"files": files, "versions": versions}, file_entry({**first, "size": 5}))
+    assert again == ([{**files[0], "size": 5}], ["1.0"])
+
+
+def test_another_spelling_of_a_listed_release_needs_a_full_rebuild() -> None:
+    files, versions = add_entry(None, file_entry(doc(1, "demo-1.0.tar.gz", "1.0", "1")))
+    page = {"files": files, "versions": versions}
+    assert add_entry(page, file_entry(doc(2, "demo-1.0.0-py3-none-any.whl", "1.0.0", "1"))) is None
+    assert add_entry(page, file_entry(doc(3, "demo-1.0-py3-none-any.whl", "1.0", "1"))) is not None

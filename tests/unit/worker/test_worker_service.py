@@ -70,8 +70,8 @@ class FakePages:
     def __init__(self) -> None:
         self.rebuilt: list[tuple[int, list[str]]] = []
 
-    async def rebuild_project(self, project_id: int, names) -> list[Scope]:
-        self.rebuilt.append((project_id, list(names)))
+    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]:
+        self.rebuilt.append((project_id, [name]))
         return SCOPES
 
 

@@ -7,8 +7,9 @@ Content problems end in a rejection; every other exception propagates and the ca
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Sequence
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -61,7 +62,9 @@ class Distributions(Protocol):
 
 
 class Pages(Protocol):
-    async def rebuild_project(self, project_id: int, names: Sequence[str]) -> list[Scope]: ...
+    """`registry_shared.pages.PageBuilder`."""
+
+    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]: ...
 
 
 class Publisher(Protocol):
@@ -91,16 +94,19 @@ class IndexingService:
         if doc["state"] != PROCESSING:
             raise FileNotReady(f"file {doc['_id']} is {doc['state']}")
         expected = Expected(doc["name"], doc["canonical_version"], doc.get("display_name", ""), doc.get("version", ""))
+        started = time.perf_counter()
         try:
             inspection = await self.distributions.inspect(doc["object_key"], doc["filename"], expected)
         except InvalidDistribution as exc:
             await self._reject(doc, event, exc, correlation_id)
             return Outcome.REJECTED
-        log.info("distribution_inspected", **_facts(event), metadata_path=inspection.metadata_path)
+        inspected = time.perf_counter()
+        log.info("distribution_inspected", **_facts(event), metadata_path=inspection.metadata_path,
+                 ms=_ms(started, inspected))
         if not await self._index(doc, event, inspection):
             log.info("distribution_reservation_gone", **_facts(event))
             return Outcome.SKIPPED
-        await self._announce(doc, event, correlation_id)
+        await self._announce(doc, event, correlation_id, indexed_ms=_ms(inspected, time.perf_counter()))
         return Outcome.INDEXED
 
     async def file_deleted(self, event: FileDeleted) -> Outcome:
@@ -113,10 +119,10 @@ class IndexingService:
     async def _index(self, doc: dict[str, Any], event: DistributionStored, inspection: Inspection) -> bool:
         """Store the core metadata, the package and the file's metadata; False if the file vanished."""
         merged = merge_metadata(inspection.metadata, event.form.model_dump())
-        await self.files.put_core_metadata(doc["_id"], inspection.metadata_bytes)
-        package_id = await self.files.ensure_package(
-            doc["project_id"], doc["name"], doc["canonical_version"],
-            {"display_name": doc["display_name"], "display_version": doc["version"]})
+        _, package_id = await asyncio.gather(
+            self.files.put_core_metadata(doc["_id"], inspection.metadata_bytes),
+            self.files.ensure_package(doc["project_id"], doc["name"], doc["canonical_version"],
+                                      {"display_name": doc["display_name"], "display_version": doc["version"]}))
         return await self.files.mark_installable(doc["_id"], {
             **merged,
             "metadata_sha256": hashlib.sha256(inspection.metadata_bytes).hexdigest(),
@@ -125,14 +131,17 @@ class IndexingService:
         })
 
     async def _announce(self, doc: dict[str, Any], event: DistributionStored, correlation_id: str | None,
-                        redelivered: bool = False) -> None:
-        """Rebuild the pages, then tell every index-api replica, then the waiting upload-api replica."""
-        scopes = await self.pages.rebuild_project(doc["project_id"], [doc["name"]])
+                        redelivered: bool = False, indexed_ms: float | None = None) -> None:
+        """Update the pages, then tell every index-api replica, then the waiting upload-api replica."""
+        started = time.perf_counter()
+        scopes = await self.pages.index_file(doc["project_id"], doc["_id"], doc["name"])
+        paged = time.perf_counter()
         await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc["name"]]), correlation_id)
         verdict = DistributionIndexed(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
                                       upload_id=event.upload_id or doc.get("upload_id", ""))
         await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
-        log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered)
+        ms = {"documents": indexed_ms, "pages": _ms(started, paged), "publish": _ms(paged, time.perf_counter())}
+        log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
 
     async def _reject(self, doc: dict[str, Any], event: DistributionStored, exc: InvalidDistribution,
                       correlation_id: str | None) -> None:
@@ -147,6 +156,10 @@ class IndexingService:
 def _verdict_key(verdict: Event, reply_to: str) -> str:
     """`distribution.indexed.<replica>`, or the bare kind when nobody named a replica."""
     return f"{verdict.kind}.{reply_to}" if reply_to else verdict.kind
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)
 
 
 def _facts(event: DistributionStored) -> dict[str, object]:

@@ -66,15 +66,23 @@ class UploadService:
 
     async def authorize(self, ctx: UploadContext) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
-        project = await self.tenancy.find_project(ctx.project_ref)
+        # Looked up together; the project's absence is still reported before any credential problem.
+        project, principal = await asyncio.gather(self.tenancy.find_project(ctx.project_ref),
+                                                  self.resolver.resolve(ctx.username, ctx.password),
+                                                  return_exceptions=True)
+        if isinstance(project, BaseException):
+            raise project
         if project is None:
             raise NotFound()
-        principal = await self.resolver.resolve(ctx.username, ctx.password)
+        if isinstance(principal, BaseException):
+            raise principal
         authorize_upload(principal, await self.facts.for_project(principal, project))
         return project, principal
 
     async def upload(self, ctx: UploadContext, form: UploadForm) -> int:
+        lap = Laps()
         project, principal = await self.authorize(ctx)
+        lap("auth")
         name = validate_name(form.get("name") or "")
         version = validate_version(form.get("version") or "")
         parsed = parse_filename(form.filename)
@@ -90,14 +98,16 @@ class UploadService:
             "uploader": principal.log_fields(), "correlation_id": ctx.correlation_id,
         }
         owner, doc = await self.packages.reserve(reservation)
+        lap("reserve")
         if owner:
             blob = await self._store(doc, form.content, declared)
+            lap("store")
         else:
             result = await self._upload_existing_name(doc, reservation, form, declared)
             if isinstance(result, int):
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
-        return await self._publish_and_wait(doc, blob, form, ctx)
+        return await self._publish_and_wait(doc, blob, form, ctx, lap)
 
     async def _store(self, doc: dict[str, Any], part: BodyPartReader, declared: dict[str, str]) -> StoredBlob:
         """Stream into S3; on any failure remove what was written and release the reservation."""
@@ -122,9 +132,10 @@ class UploadService:
             await self.packages.release(doc["_id"], doc["upload_id"])
 
     async def _publish_and_wait(self, doc: dict[str, Any], blob: StoredBlob, form: UploadForm,
-                                ctx: UploadContext) -> int:
+                                ctx: UploadContext, lap: Laps) -> int:
         fields = {"sha256": blob.sha256, "md5": blob.md5, "blake2_256": blob.blake2_256, "size": blob.size}
         await self.packages.mark_stored(doc["_id"], doc["upload_id"], fields)
+        lap("mark_stored")
         event = DistributionStored(
             file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
             object_key=doc["object_key"], form=FormMetadata(**_form_metadata(form)), uploader=doc["uploader"],
@@ -138,8 +149,9 @@ class UploadService:
             log.error("distribution_publish_failed", file_id=doc["_id"], error=type(exc).__name__)
             await self._undo(doc)
             raise ServiceUnavailable("503 Service Unavailable - the upload could not be queued; retry") from exc
+        lap("publish")
         log.info("distribution_stored", file_id=doc["_id"], project_id=doc["project_id"],
-                 filename=doc["filename"], size=blob.size, sha256=blob.sha256)
+                 filename=doc["filename"], size=blob.size, sha256=blob.sha256, ms=lap.ms)
         try:
             verdict = await asyncio.wait_for(future, self.verdict_timeout)
         except TimeoutError:
@@ -197,6 +209,19 @@ class UploadService:
                 return Outcome.ACCEPTED
             # The holder's verdict goes to its own replica; polling the reservation is the portable wait.
             await asyncio.sleep(POLL_INTERVAL)
+
+
+class Laps:
+    """Milliseconds spent in each named stage of one request, for its log lines."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = round((now - self._last) * 1000, 1)
+        self._last = now
 
 
 def _declared_digests(form: UploadForm) -> dict[str, str]:

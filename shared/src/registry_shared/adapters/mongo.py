@@ -22,6 +22,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
     "distributions": [
         ([("project_id", ASCENDING), ("filename", ASCENDING)], {"unique": True}),
         ([("package_id", ASCENDING)], {}),
+        # Page rebuilds read one name's files: without it nx-27017 decodes every document of the collection.
+        ([("name", ASCENDING)], {}),
     ],
     "packages": [([("project_id", ASCENDING), ("name", ASCENDING), ("version", ASCENDING)], {"unique": True})],
 }

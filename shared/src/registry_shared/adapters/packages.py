@@ -6,6 +6,8 @@ The unique index on `(project_id, filename)` is what makes concurrent uploads of
 """
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,17 +114,43 @@ class PackageRepository:
         await self.mongo.simple_pages.update_one(
             {"_id": key},
             {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "name": name, "versions": versions,
-                      "files": [e.to_doc() for e in entries], "updated_at": datetime.now(UTC)}},
+                      "files": [e.to_doc() for e in entries], **_revision()}},
             upsert=True,
         )
 
     async def put_index(self, scope_kind: str, scope_id: int, names: list[str]) -> None:
         await self.mongo.simple_pages.update_one(
             {"_id": page_key(scope_kind, scope_id)},
-            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names,
-                      "updated_at": datetime.now(UTC)}},
+            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names, **_revision()}},
             upsert=True,
         )
 
     async def get_page(self, scope_kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
         return await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id, name)})
+
+    async def get_pages(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Several simple documents in one round trip, by `_id` (absent ones are left out)."""
+        return {doc["_id"]: doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": list(keys)}})}
+
+    async def swap_page(self, key: str, stored: dict[str, Any] | None, fields: dict[str, Any] | None) -> bool:
+        """Compare-and-swap one simple document: write `fields` (None: delete it) only if the stored document
+        is still `stored` (None: absent). Every write stamps a fresh random `rev`, so a document deleted and
+        created again never matches an older read. False when another writer came first."""
+        if stored is None:
+            if fields is None:
+                return True
+            try:
+                await self.mongo.simple_pages.insert_one({"_id": key, **fields, **_revision()})
+                return True
+            except DuplicateKeyError:
+                return False
+        # `rev: None` also matches a document written before revisions existed (no `rev` field).
+        query = {"_id": key, "rev": stored.get("rev")}
+        if fields is None:
+            return (await self.mongo.simple_pages.delete_one(query)).deleted_count == 1
+        result = await self.mongo.simple_pages.update_one(query, {"$set": {**fields, **_revision()}})
+        return result.matched_count == 1
+
+
+def _revision() -> dict[str, Any]:
+    return {"rev": uuid.uuid4().hex, "updated_at": datetime.now(UTC)}

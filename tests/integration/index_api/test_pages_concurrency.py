@@ -1,0 +1,61 @@
+"""The precomputed simple documents under concurrent writers (registry_shared.pages): workers indexing
+files of one name and of new names at once, and a deletion racing them, leave every document equal to a
+rebuild from the files."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
+from registry_shared.pages import PageBuilder, build_page, scopes_of
+from tests.integration.index_api.index_support import Seeder
+
+
+async def expected_documents(seed: Seeder, projects: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every scope's documents must hold, recomputed from the installable files."""
+    docs = [d async for d in seed.mongo.distributions.find({"state": INSTALLABLE})]
+    wanted: dict[str, Any] = {}
+    for project in projects:
+        for scope in scopes_of(project):
+            members = {p["_id"] for p in projects if scope.kind == "group" and scope.id in p["ancestor_ids"]}
+            if scope.kind == "project":
+                members.add(project["_id"])
+            listed = [d for d in docs if d["project_id"] in members]
+            names = sorted({d["name"] for d in listed})
+            wanted[page_key(scope.kind, scope.id)] = names
+            for name in names:
+                entries, versions = build_page(d for d in listed if d["name"] == name)
+                wanted[page_key(scope.kind, scope.id, name)] = ([e.to_doc() for e in entries], versions)
+    return wanted
+
+
+async def stored_documents(seed: Seeder) -> dict[str, Any]:
+    return {doc["_id"]: doc["names"] if "names" in doc else (doc["files"], doc["versions"])
+            async for doc in seed.mongo.simple_pages.find({})}
+
+
+async def test_concurrent_uploads_and_a_deletion_leave_the_documents_equal_to_the_files(seed: Seeder) -> None:
+    builder = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
+    await seed.group("race", "public")
+    await seed.group("race/sub", "public")
+    one = await seed.project("race/one", "public")
+    two = await seed.project("race/sub/two", "public")
+    doomed = await seed.add_file(one, "gone-1.0.tar.gz", b"gone", name="gone", version="1.0")
+    await builder.rebuild_scopes(one, ["gone"])
+    uploads = []
+    for n in range(6):
+        for project in (one, two):
+            await seed.add_file(project, f"shared-{n}.0.tar.gz", f"{project['_id']}{n}".encode(), name="shared",
+                                version=f"{n}.0")
+            await seed.add_file(project, f"new{n}-1.0.tar.gz", f"{project['_id']}new{n}".encode(), name=f"new{n}",
+                                version="1.0")
+    async for doc in seed.mongo.distributions.find({"name": {"$ne": "gone"}}):
+        uploads.append(builder.index_file(doc["project_id"], doc["_id"], doc["name"]))
+    gone = await seed.packages.find_file(one["_id"], doomed.filename)
+
+    async def delete() -> None:
+        await seed.mongo.distributions.update_one({"_id": gone["_id"]}, {"$set": {"state": "deleting"}})
+        await builder.rebuild_scopes(one, ["gone"])
+
+    await asyncio.gather(*uploads, delete())
+    assert await stored_documents(seed) == await expected_documents(seed, [one, two])
