@@ -6,6 +6,7 @@ class DomainError(Exception):
     """An error with an HTTP status and the body GitLab would send."""
 
     status = 400
+    headers: dict[str, str] | None = None  # extra response headers some errors must carry
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message())

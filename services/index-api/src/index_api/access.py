@@ -7,6 +7,7 @@ is dropped when a `token.revoked` or `access.changed` event arrives.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,8 +71,14 @@ class AccessCaches:
 
 def publicly_readable(kind: str, doc: dict[str, Any]) -> bool:
     """Whether an anonymous caller may read packages here (then responses may be cached by anyone)."""
-    registry = RegistryAccess(doc.get("registry_access", "enabled")) if kind == "project" else RegistryAccess.ENABLED
-    facts = AccessFacts(visibility=Visibility(doc["visibility"]), registry_access=registry)
+    registry = doc.get("registry_access", "enabled") if kind == "project" else RegistryAccess.ENABLED.value
+    return _anonymous_reads(doc["visibility"], registry)
+
+
+@functools.lru_cache(maxsize=64)
+def _anonymous_reads(visibility: str, registry_access: str) -> bool:
+    # Asked on every request, and a function of two short enumerations only: worth remembering.
+    facts = AccessFacts(visibility=Visibility(visibility), registry_access=RegistryAccess(registry_access))
     return can_read_packages(ANONYMOUS, facts)
 
 

@@ -17,7 +17,6 @@ from .adapters.management import MongoManagementRepository
 from .adapters.objects import S3Blobs
 from .adapters.reads import MongoReadRepository
 from .cache import CachedBlobs, PageCache
-from .errors import error_headers
 from .events import BINDINGS, Invalidator, consume
 from .keys import ACCESS, ACCESS_CACHES, BROKER, FORWARDER, MANAGEMENT, MONGO, PAGE_CACHE, SERVICE, SETTINGS, STORE
 from .management import PackageManagement
@@ -29,7 +28,6 @@ from .settings import IndexSettings
 
 def create_app(settings: IndexSettings) -> web.Application:
     app = create_base_app("index-api")
-    app.middlewares.append(error_headers)
     app[SETTINGS] = settings
     app[PAGE_CACHE] = PageCache()
     app[ACCESS_CACHES] = AccessCaches(ttl=settings.auth_cache_ttl)

@@ -1,12 +1,7 @@
-"""Errors only the read path raises, and the headers some of them must carry."""
+"""Errors only the read path raises (the shared middleware renders them, with their own headers)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
-
 from registry_shared.errors import DomainError
-from registry_shared.web.app import error_response
 
 
 class NotAcceptable(DomainError):
@@ -30,20 +25,3 @@ class RangeNotSatisfiable(DomainError):
     def default_message(self) -> str:
         return "416 Range Not Satisfiable"
 
-
-@web.middleware
-async def error_headers(request: web.Request,
-                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Render a DomainError that carries headers (the shared middleware renders the others).
-
-    The body still comes from the shared `error_response`; only the extra headers are added here.
-    """
-    try:
-        return await handler(request)
-    except DomainError as exc:
-        headers = getattr(exc, "headers", None)
-        if not headers:
-            raise
-        response = error_response(exc)
-        response.headers.update(headers)
-        return response

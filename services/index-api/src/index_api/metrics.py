@@ -2,4 +2,6 @@
 from prometheus_client import Counter
 
 PAGE_CACHE = Counter("registry_index_page_cache_total", "Simple page cache lookups", ["result"])
+# Made once: `labels()` on every lookup would cost more than the increment.
+PAGE_CACHE_HIT, PAGE_CACHE_MISS = PAGE_CACHE.labels("hit"), PAGE_CACHE.labels("miss")
 CACHE_INVALIDATIONS = Counter("registry_index_cache_invalidations_total", "Cache drops by event", ["event"])

@@ -5,7 +5,7 @@ Nothing here reads a request: the same inputs give the same bytes, so a page can
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -29,6 +29,8 @@ class CachedPage:
     body: bytes
     etag: str
     content_type: str  # the Content-Type header value
+    # The response headers, built once per page and caching policy by responses.simple_response.
+    headers: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class PageState(Enum):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from registry_shared.logging import get_logger
 
@@ -23,11 +24,22 @@ def _cache_control(policy: str, public: bool) -> str:
 
 
 def simple_response(request: web.Request, page: CachedPage, public: bool) -> web.Response:
-    headers = {"ETag": page.etag, "Vary": "Accept", "Cache-Control": _cache_control(SIMPLE_CACHE, public)}
+    not_modified, full = _page_headers(page, public)
     if etag_matches(request.headers.get("If-None-Match"), page.etag):
-        return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = page.content_type
-    return web.Response(body=page.body, headers=headers)
+        return web.Response(status=304, headers=CIMultiDict(not_modified))
+    return web.Response(body=page.body, headers=CIMultiDict(full))
+
+
+def _page_headers(page: CachedPage, public: bool) -> tuple[CIMultiDictProxy[str], CIMultiDictProxy[str]]:
+    """(304 headers, 200 headers) of a cached page: built on its first request, copied on the next ones."""
+    found = page.headers.get(public)
+    if found is None:
+        headers = CIMultiDict({hdrs.ETAG: page.etag, hdrs.VARY: "Accept",
+                               hdrs.CACHE_CONTROL: _cache_control(SIMPLE_CACHE, public)})
+        not_modified = CIMultiDictProxy(headers.copy())
+        headers[hdrs.CONTENT_TYPE] = page.content_type
+        found = page.headers[public] = (not_modified, CIMultiDictProxy(headers))
+    return found
 
 
 def file_headers(file: dict[str, Any], public: bool) -> dict[str, str]:

@@ -22,12 +22,14 @@ def _for(view: ScopedView, kind: str) -> Callable[[web.Request], Awaitable[web.S
 
 def setup_routes(app: web.Application) -> None:
     for kind, root in ROOTS.items():
+        # aiohttp tries the routes of a prefix in this order: the most requested first (pip asks for
+        # `/simple/{name}/`, then files), as a miss costs a regex match per route tried before.
         table = [
-            ("/simple", views.index), ("/simple/", views.index),
-            ("/simple/{name}", views.package), ("/simple/{name}/", views.package),
+            ("/simple/{name}/", views.package), ("/simple/{name}", views.package),
             # Registered before the plain file route so `.metadata` requests reach E3m/E9m.
             (r"/files/{sha256}/{filename:[^/]+\.metadata}", views.core_metadata),
             ("/files/{sha256}/{filename}", views.download),
+            ("/simple/", views.index), ("/simple", views.index),
         ]
         for suffix, view in table:
             app.router.add_get(root + suffix, _for(view, kind))  # HEAD is added with every GET

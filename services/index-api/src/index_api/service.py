@@ -15,7 +15,7 @@ from . import pages
 from .access import AccessCaches, ReadScope
 from .cache import MISSING, PageCache, PageKey
 from .forwarding import forwarding_chain, resolve_forwarding
-from .metrics import PAGE_CACHE
+from .metrics import PAGE_CACHE_HIT, PAGE_CACHE_MISS
 from .pages import CachedPage, PageState
 from .ports import Blobs, ReadRepository
 
@@ -120,7 +120,7 @@ class ReadService:
 
     def _cached(self, key: PageKey) -> Any:
         found = self.page_cache.get(key)
-        PAGE_CACHE.labels("miss" if found is MISSING else "hit").inc()
+        (PAGE_CACHE_MISS if found is MISSING else PAGE_CACHE_HIT).inc()
         return found
 
     def _root(self, scope: ReadScope) -> str:

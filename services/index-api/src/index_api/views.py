@@ -2,6 +2,8 @@
 permission, then the route. Errors are raised as DomainErrors; the shared middleware renders them."""
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from registry_shared.domain.simple import choose_content_type
@@ -27,8 +29,12 @@ async def read_scope(request: web.Request, kind: str) -> ReadScope:
     return await access.authorize(principal, kind, doc)
 
 
+# Clients send a handful of distinct Accept headers (pip's, a browser's, none): parse each once.
+_content_type = functools.lru_cache(maxsize=256)(choose_content_type)
+
+
 def negotiated_type(request: web.Request) -> str:
-    content_type = choose_content_type(request.headers.get("Accept"))
+    content_type = _content_type(request.headers.get("Accept"))
     if content_type is None:
         raise NotAcceptable()
     return content_type

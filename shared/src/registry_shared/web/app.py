@@ -57,6 +57,28 @@ HTTP_IN_PROGRESS = Gauge("registry_http_requests_in_progress", "HTTP requests be
 log = structlog.get_logger()
 
 
+class RequestMetrics:
+    """The labelled children of the request metrics of one service, created once per (method, route,
+    status): `labels()` validates and locks on every call, which costs more than the update itself."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.in_progress = HTTP_IN_PROGRESS.labels(service)
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                                              HTTP_LATENCY.labels(self.service, method, route))
+        children[0].inc()
+        children[1].observe(elapsed)
+
+
+REQUEST_METRICS = web.AppKey("request_metrics", RequestMetrics)
+
+
 def _route_name(request: web.Request) -> str:
     info = request.match_info.route.resource
     return info.canonical if info is not None else "unmatched"
@@ -70,8 +92,11 @@ UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="GitLab Packages Regist
 
 
 def error_response(exc: DomainError) -> web.Response:
-    """The one place a DomainError becomes a response; every 401 carries WWW-Authenticate."""
+    """The one place a DomainError becomes a response; every 401 carries WWW-Authenticate, and an error
+    with its own `headers` (416's Content-Range) carries those."""
     headers = UNAUTHORIZED_HEADERS if exc.status == 401 else None
+    if exc.headers:
+        headers = {**(headers or {}), **exc.headers}
     return json_error(exc.status, exc.body(), headers)
 
 
@@ -82,14 +107,14 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     correlation_id = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
     bind_correlation_id(correlation_id)
     request[CORRELATION_ID] = correlation_id
-    service = request.app[SERVICE_NAME]
-    route = _route_name(request)
+    app = request.app
+    metrics, in_flight = app[REQUEST_METRICS], app[IN_FLIGHT]
     started = time.perf_counter()
     status = 500
     counted = not request.path.startswith(("/-/", "/metrics"))
     if counted:
-        HTTP_IN_PROGRESS.labels(service).inc()
-        request.app[IN_FLIGHT].enter()
+        metrics.in_progress.inc()
+        in_flight.enter()
     try:
         try:
             response = await handler(request)
@@ -113,10 +138,9 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     finally:
         elapsed = time.perf_counter() - started
         if counted:
-            HTTP_IN_PROGRESS.labels(service).dec()
-            request.app[IN_FLIGHT].leave()
-            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+            metrics.in_progress.dec()
+            in_flight.leave()
+            metrics.observe(request.method, _route_name(request), status, elapsed)
             log.info("http_request", method=request.method, path=request.path, status=status,
                      duration_ms=round(elapsed * 1000, 2), **request.get(LOG_FIELDS, {}))
 
@@ -148,6 +172,7 @@ def create_base_app(service: str, *, client_max_size: int = 1024**2) -> web.Appl
     app[SERVICE_NAME] = service
     app[READY_CHECKS] = {}
     app[IN_FLIGHT] = InFlight()
+    app[REQUEST_METRICS] = RequestMetrics(service)
     app.router.add_get("/-/health", health)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/metrics", metrics)
