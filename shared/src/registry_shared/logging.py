@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -21,6 +22,10 @@ _URL_CREDENTIALS = re.compile(r"(://)([^/@:\s]+):([^/@\s]+)@")
 
 
 _SECRET_KEY_CACHE: dict[str, bool] = {}
+
+# The correlation id of lines written outside any request or message (start-up, shutdown, reconnects):
+# one per process, so those lines can be followed together like a request's.
+PROCESS_CORRELATION_ID = uuid.uuid4().hex
 
 
 def _secret_key(key: str) -> bool:
@@ -68,7 +73,7 @@ def configure_logging(service: str, level: str = "info", replica_id: str = "") -
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    static = {"service": service}
+    static = {"service": service, "correlation_id": PROCESS_CORRELATION_ID}  # a bound id comes first
     if replica_id:
         static["replica"] = replica_id
 
@@ -135,6 +140,11 @@ def bind_correlation_id(correlation_id: str | None) -> None:
     structlog.contextvars.clear_contextvars()
     if correlation_id:
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+
+
+def current_correlation_id() -> str:
+    """The id bound to the current task (a request's, a message's), else the process's own."""
+    return structlog.contextvars.get_contextvars().get("correlation_id") or PROCESS_CORRELATION_ID
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -91,11 +91,20 @@ async def test_access_changed_drops_cached_permissions(client: TestClient, seed:
     url = f"/api/v4/projects/{project['_id']}/packages/pypi/simple"
     assert (await client.get(url, headers=headers)).status == 200
     await seed.tenancy.remove_member(user["_id"], "project", project["_id"])
-    await publish(AccessChanged(project_ids=[project["_id"]]), None)
+    # Published without an explicit id (as registry-admin does): the publisher's own id rides along, so
+    # the replica's line of it can be joined to the change that caused it.
+    structlog.contextvars.bind_contextvars(correlation_id="admin-command-5678")
+    try:
+        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await publish(AccessChanged(project_ids=[project["_id"]]), None)
 
-    async def refused() -> bool:
-        return (await client.get(url, headers=headers)).status == 404
-    await wait_for(refused, "the former member is refused")
+            async def refused() -> bool:
+                return (await client.get(url, headers=headers)).status == 404
+            await wait_for(refused, "the former member is refused")
+    finally:
+        structlog.contextvars.unbind_contextvars("correlation_id")
+    (dropped,) = [e for e in logs if e["event"] == "access_cache_dropped"]
+    assert dropped["correlation_id"] == "admin-command-5678" and dropped["reason"] == AccessChanged.kind
 
 
 async def test_readiness_and_cache_metrics(client: TestClient, seed: Seeder) -> None:

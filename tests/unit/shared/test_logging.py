@@ -9,7 +9,14 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from registry_shared.logging import UtcTimeStamper, _redact, bind_correlation_id, configure_logging
+from registry_shared.logging import (
+    PROCESS_CORRELATION_ID,
+    UtcTimeStamper,
+    _redact,
+    bind_correlation_id,
+    configure_logging,
+    current_correlation_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +76,19 @@ def test_what_orjson_refuses_is_still_written(configured: None, capsys) -> None:
     structlog.get_logger().info("odd_values", big=2**70, several={1}, raw=b"x")
     (line,) = lines(capsys.readouterr().out)
     assert line["big"] == 2**70 and line["several"] == "{1}" and line["raw"] == "b'x'"
+
+
+def test_lines_outside_a_request_carry_the_process_id(configured: None, capsys) -> None:
+    configure_logging("upload-api")
+    bind_correlation_id(None)
+    log = structlog.get_logger()
+    log.info("shutdown_started")
+    assert current_correlation_id() == PROCESS_CORRELATION_ID
+    bind_correlation_id("corr-87654321")
+    log.info("http_request")
+    assert current_correlation_id() == "corr-87654321"
+    bind_correlation_id(None)
+    log.info("shutdown_finished")
+    started, request, finished = lines(capsys.readouterr().out)
+    assert started["correlation_id"] == finished["correlation_id"] == PROCESS_CORRELATION_ID
+    assert len(PROCESS_CORRELATION_ID) == 32 and request["correlation_id"] == "corr-87654321"

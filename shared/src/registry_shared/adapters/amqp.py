@@ -14,6 +14,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from ..events import Event
+from ..logging import current_correlation_id
 
 
 class Broker:
@@ -41,13 +42,16 @@ class Broker:
 
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
                       headers: dict[str, Any] | None = None) -> None:
-        """Publish persistently and wait for the broker's confirm; raises if the broker refuses."""
+        """Publish persistently and wait for the broker's confirm; raises if the broker refuses.
+
+        Every event carries a correlation id: the caller's, else the one bound to the current task or
+        process, so the consumers' log lines of it can be joined to the publisher's."""
         message = aio_pika.Message(
             body=event.model_dump_json().encode(),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=uuid.uuid4().hex,
-            correlation_id=correlation_id or None,
+            correlation_id=correlation_id or current_correlation_id(),
             type=event.kind,
             headers=headers or {},
         )
