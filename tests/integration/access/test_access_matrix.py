@@ -218,13 +218,22 @@ async def test_access_matrix(world, visibility: str, caller: Caller) -> None:
 
 async def test_unknown_project_or_group_is_404_before_credentials(world) -> None:
     bad_job = basic("gitlab-ci-token", "glcbt-not-a-job")
+    huge = "9" * 23  # past any int64 id: names nothing, and must not reach the database as a number
     for path in ("/api/v4/projects/424242/packages/pypi/simple", "/api/v4/projects/no%2Fsuch/packages/pypi/simple",
-                 "/api/v4/groups/424242/-/packages/pypi/simple", "/api/v4/groups/no-such/-/packages/pypi/simple/x"):
+                 "/api/v4/groups/424242/-/packages/pypi/simple", "/api/v4/groups/no-such/-/packages/pypi/simple/x",
+                 f"/api/v4/projects/{huge}/packages/pypi/simple", f"/api/v4/groups/{huge}/-/packages/pypi/simple/",
+                 "/api/v4/projects/%C2%B2/packages/pypi/simple", f"/api/v4/projects/{huge}/packages",
+                 f"/api/v4/groups/{huge}/-/packages", f"/api/v4/projects/{huge}/packages/1/package_files"):
         response = await world["index"].get(path, headers=bad_job)
         assert (response.status, await response.json()) == (404, {"message": "404 Not Found"}), path
-    response = await world["upload"].post("/api/v4/projects/424242/packages/pypi", data=aiohttp.FormData(
-        {"name": "x", "version": "1.0", "content": b""}), headers=bad_job)
-    assert response.status in (400, 404)  # a malformed form may be refused first (SPEC §3.1, upload step 1)
+    for project in ("424242", huge):
+        response = await world["upload"].post(f"/api/v4/projects/{project}/packages/pypi", data=aiohttp.FormData(
+            {"name": "x", "version": "1.0", "content": b""}), headers=bad_job)
+        assert response.status in (400, 404)  # a malformed form may be refused first (SPEC §3.1, upload step 1)
+    form = aiohttp.FormData({"name": "x", "version": "1.0"})
+    form.add_field("content", b"x", filename="x-1.0.tar.gz")
+    response = await world["upload"].post(f"/api/v4/projects/{huge}/packages/pypi", data=form, headers=bad_job)
+    assert (response.status, await response.json()) == (404, {"message": "404 Not Found"})
 
 
 async def test_bad_job_token_is_401_even_on_public(world) -> None:

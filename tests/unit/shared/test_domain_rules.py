@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from registry_shared.domain.filenames import DistKind, check_filename_matches, parse_filename
+from registry_shared.domain.ids import parse_id
 from registry_shared.domain.metadata import merge_metadata, parse_core_metadata
 from registry_shared.domain.names import is_valid_name, normalize_name
 from registry_shared.domain.truncation import LIMITS, truncate, truncate_fields
@@ -123,3 +124,10 @@ def test_merge_prefers_distribution_and_truncates() -> None:
     assert merged["keywords"] == "k"
     assert merged["description"] == "z" * 3997 + "..."
     assert merged["requires_dist"] == ["x"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1", 1), ("42", 42), (str(2**63 - 1), 2**63 - 1), (str(2**63), None), ("9" * 40, None),
+    ("", None), ("-1", None), ("1.0", None), ("\u00b2", None), ("\u0661", None), ("acme", None)])
+def test_numeric_ids(text: str, expected: int | None) -> None:
+    assert parse_id(text) == expected

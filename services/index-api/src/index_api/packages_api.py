@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from registry_shared.domain.access import Principal, authorize_delete, can_delete
+from registry_shared.domain.ids import parse_id
 from registry_shared.errors import ParameterInvalid
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import api_credentials
@@ -127,10 +128,10 @@ async def _deletable(request: web.Request, principal: Principal, projects: list[
 
 
 def _id_param(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    found = parse_id(request.match_info[name])
+    if found is None:
         raise ParameterInvalid(name)
-    return int(raw)
+    return found
 
 
 def _base_url(request: web.Request) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from pymongo.errors import DuplicateKeyError
 
 from ..domain.access import RegistryAccess, Role, Visibility
+from ..domain.ids import is_numeric, parse_id
 from ..domain.tokens import generate_token, hash_token
 from .mongo import Mongo
 
@@ -30,9 +31,11 @@ class TenancyRepository:
 
     # -- lookups -------------------------------------------------------------------------------
     async def find_user(self, ref: str | int) -> dict[str, Any] | None:
-        if isinstance(ref, int) or str(ref).isdigit():
-            return await self.mongo.users.find_one({"_id": int(ref)})
-        return await self.mongo.users.find_one({"username": str(ref)})
+        text = str(ref)
+        if is_numeric(text):
+            user_id = parse_id(text)
+            return None if user_id is None else await self.mongo.users.find_one({"_id": user_id})
+        return await self.mongo.users.find_one({"username": text})
 
     async def find_group(self, ref: str | int) -> dict[str, Any] | None:
         return await self._find_by_ref(self.mongo.groups, ref)
@@ -44,8 +47,9 @@ class TenancyRepository:
     async def _find_by_ref(collection: Any, ref: str | int) -> dict[str, Any] | None:
         """`:id` is a number or a URL-encoded full path (`acme%2Fapi`)."""
         text = unquote(str(ref)).strip("/")
-        if text.isdigit():
-            return await collection.find_one({"_id": int(text)})
+        if is_numeric(text):
+            found_id = parse_id(text)
+            return None if found_id is None else await collection.find_one({"_id": found_id})
         if not text:
             return None
         return await collection.find_one({"path_lower": text.lower()})
