@@ -65,7 +65,8 @@ def test_parse_filename(filename: str, kind: DistKind, name: str, version: str) 
     ("filename", "needle"),
     [("pkg-1.0.exe", "wheel (.whl) or an sdist"), ("../pkg-1.0.tar.gz", "path separators"),
      ("a\\pkg-1.0.tar.gz", "path separators"), ("pkg-1.0\x00.tar.gz", "control characters"),
-     ("pkg.whl", "Invalid file name"), ("nodash.tar.gz", "Invalid file name")],
+     ("pkg.whl", "Invalid file name"), ("nodash.tar.gz", "Invalid file name"),
+     ("", "Invalid file name: the content part has no file name")],
 )
 def test_parse_filename_rejects(filename: str, needle: str) -> None:
     with pytest.raises(UploadRejected) as info:

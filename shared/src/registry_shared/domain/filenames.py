@@ -36,7 +36,9 @@ class ParsedFilename:
 
 def parse_filename(filename: str) -> ParsedFilename:
     """Parse a wheel or sdist filename, or raise 400 `Invalid file name: <why>`."""
-    if not filename or _FORBIDDEN_RE.search(filename) or filename in (".", ".."):
+    if not filename:
+        raise UploadRejected("Invalid file name: the content part has no file name")
+    if _FORBIDDEN_RE.search(filename) or filename in (".", ".."):
         raise UploadRejected("Invalid file name: it must not contain path separators or control characters")
     lower = filename.lower()
     try:
