@@ -17,7 +17,7 @@ help:
 	@echo "make up      install into $(VENV), start the registry (prints the URL and examples)"
 	@echo "make down    stop what 'make up' started; data stays under var/"
 	@echo "make status  one line per process"
-	@echo "make test    run the whole test suite (it starts the servers it needs)"
+	@echo "make test    lint (ruff), then run the whole test suite (it starts the servers it needs)"
 	@echo "make bench   run the benchmarks"
 	@echo "make images  build the four service images (needs a Docker engine)"
 	@echo "make clean   stop, then remove $(VENV), var/ and caches"
@@ -54,6 +54,7 @@ status:
 	@$(PYTHON) deploy/local/stack.py status
 
 test: $(STAMP) system-deps
+	$(BIN)/ruff check --quiet .
 	$(BIN)/pytest -q
 
 bench: $(STAMP) system-deps

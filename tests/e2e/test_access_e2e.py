@@ -101,7 +101,8 @@ def _within_a_second(registry_stack, path: str, auth: tuple[str, str], status: i
     while time.monotonic() - started < 1.0:
         if _statuses(registry_stack, path, auth) == [status] * len(registry_stack.index_replica_urls):
             return time.monotonic() - started
-    raise AssertionError(f"not every replica answered {status} within a second: {_statuses(registry_stack, path, auth)}")
+    statuses = _statuses(registry_stack, path, auth)
+    raise AssertionError(f"not every replica answered {status} within a second: {statuses}")
 
 
 @pytest.mark.parametrize("change", ["token revoke", "member remove", "job finish", "deploy-token revoke"])

@@ -35,11 +35,13 @@ def test_every_command(admin) -> None:
     assert admin("user", "create", "--username", "alice") == {"id": 1, "username": "alice", "admin": False}
     assert admin("group", "create", "--path", "acme")["id"] == 2
     sub = admin("group", "create", "--path", "acme/platform", "--name", "Platform", "--visibility", "internal")
-    assert (sub["path"], sub["name"], sub["visibility"], sub["parent_id"]) == ("acme/platform", "Platform", "internal", 2)
+    assert (sub["path"], sub["name"], sub["visibility"], sub["parent_id"]) == (
+        "acme/platform", "Platform", "internal", 2)
     project = admin("project", "create", "--path", "acme/platform/api", "--registry-access", "public")
     assert (project["path"], project["registry_access"], project["namespace_id"]) == ("acme/platform/api", "public", 3)
     assert admin("member", "add", "--user", "alice", "--group", "acme", "--role", "maintainer")["access_level"] == 40
-    assert admin("member", "add", "--user", "1", "--project", str(project["id"]), "--role", "guest")["access_level"] == 10
+    member = admin("member", "add", "--user", "1", "--project", str(project["id"]), "--role", "guest")
+    assert member["access_level"] == 10
     token = admin("token", "create", "--user", "alice", "--scopes", "api,read_api", "--expires-at", "2027-01-01")
     assert token["token"].startswith("glpat-") and token["expires_at"] == "2027-01-01"
     assert admin("token", "revoke", "--id", str(token["id"])) == {"id": token["id"], "revoked": True}
@@ -51,7 +53,8 @@ def test_every_command(admin) -> None:
     job = admin("job", "start", "--project", "acme/platform/api", "--user", "alice")
     assert job["token"].startswith("glcbt-")
     assert admin("job", "finish", "--id", str(job["id"])) == {"id": job["id"], "status": "finished"}
-    assert admin("job-token-scope", "add", "--project", "acme/platform/api", "--allow", "acme/tools")["allowed_project"] == "acme/tools"
+    scope = admin("job-token-scope", "add", "--project", "acme/platform/api", "--allow", "acme/tools")
+    assert scope["allowed_project"] == "acme/tools"
     assert admin("settings", "set", "--group", "acme", "--forwarding", "off", "--lock") == \
         {"group": "acme", "group_id": 2, "forwarding": False, "forwarding_locked": True}
     assert admin("settings", "set", "--project", "acme/tools", "--forwarding", "on")["forwarding"] is True

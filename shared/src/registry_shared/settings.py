@@ -27,7 +27,7 @@ class CommonSettings(BaseSettings):
     replica_id: str = ""
 
     @model_validator(mode="after")
-    def _defaults(self) -> "CommonSettings":
+    def _defaults(self) -> CommonSettings:
         if not self.registry_external_url:
             self.registry_external_url = f"http://127.0.0.1:{self.registry_port}"
         self.registry_external_url = self.registry_external_url.rstrip("/")

@@ -112,7 +112,8 @@ def expected(visibility: str, c: Caller) -> dict[str, int]:
 def wheel(name: str, version: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(f"{name}-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{name}-{version}.dist-info/METADATA",
+                    f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         zf.writestr(f"{name}-{version}.dist-info/RECORD", "")
     return buf.getvalue()
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from registry_shared.domain.access import (
-    ANONYMOUS, AccessFacts, Principal, PrincipalKind, RegistryAccess, Role, Visibility, authorize_read,
+    ANONYMOUS,
+    AccessFacts,
+    Principal,
+    PrincipalKind,
+    RegistryAccess,
+    Role,
+    Visibility,
+    authorize_read,
     authorize_upload,
 )
 from registry_shared.errors import DomainError
@@ -54,7 +61,8 @@ def test_registry_public_on_private_project(principal: Principal, expected: int)
     assert status(authorize_read, principal, facts) == expected
 
 
-@pytest.mark.parametrize(("principal", "role", "expected"), [(ANONYMOUS, Role.NONE, 403), (user(admin=True), Role.OWNER, 403)])
+@pytest.mark.parametrize(("principal", "role", "expected"),
+                         [(ANONYMOUS, Role.NONE, 403), (user(admin=True), Role.OWNER, 403)])
 def test_registry_disabled_nobody_reads(principal: Principal, role: Role, expected: int) -> None:
     facts = AccessFacts(visibility=PUBLIC, registry_access=RegistryAccess.DISABLED, role=role)
     assert status(authorize_read, principal, facts) == expected

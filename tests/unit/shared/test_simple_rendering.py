@@ -6,7 +6,13 @@ import json
 import pytest
 
 from registry_shared.domain.simple import (
-    HTML_TYPE, JSON_TYPE, FileEntry, choose_content_type, render_page_html, render_page_json, strong_etag,
+    HTML_TYPE,
+    JSON_TYPE,
+    FileEntry,
+    choose_content_type,
+    render_page_html,
+    render_page_json,
+    strong_etag,
 )
 
 ENTRY = FileEntry(filename="demo-1.0-py3-none-any.whl", sha256="ab" * 32, size=10, upload_time="2026-01-01T00:00:00Z",

@@ -37,7 +37,7 @@ class Mongo:
     db: AsyncDatabase
 
     @classmethod
-    def connect(cls, url: str, database: str) -> "Mongo":
+    def connect(cls, url: str, database: str) -> Mongo:
         client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
         return cls(client=client, db=client[database])
 

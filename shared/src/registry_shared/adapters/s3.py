@@ -125,7 +125,8 @@ class ObjectStore:
 
     async def stream(self, key: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
         """Yield an object's bytes (or a range of them) chunk by chunk, never the whole object at once."""
-        resp: Any = await asyncio.to_thread(self.client.get_object, self.bucket, self._key(key), offset=offset, length=length)
+        resp: Any = await asyncio.to_thread(self.client.get_object, self.bucket, self._key(key), offset=offset,
+                                            length=length)
         try:
             iterator = resp.stream(DOWNLOAD_CHUNK)
             while True:

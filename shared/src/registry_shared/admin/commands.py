@@ -32,7 +32,7 @@ class Commands:
         self.repo = TenancyRepository(mongo)
 
     @classmethod
-    async def open(cls, settings: CommonSettings) -> "Commands":
+    async def open(cls, settings: CommonSettings) -> Commands:
         mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
         await mongo.ensure_indexes()
         return cls(settings, mongo)
@@ -190,7 +190,8 @@ class Commands:
                 raise AdminError("--allow-guest-to-read-packages is an instance setting; omit --group/--project")
             if a.forwarding is None:
                 raise AdminError("nothing to set: give --forwarding on|off")
-            kind, target = ("group", await self._group(a.group)) if a.group else ("project", await self._project(a.project))
+            kind, target = (("group", await self._group(a.group)) if a.group
+                            else ("project", await self._project(a.project)))
             fields: dict[str, Any] = {"forwarding": a.forwarding}
             if kind == "group":
                 fields["forwarding_locked"] = bool(a.lock)

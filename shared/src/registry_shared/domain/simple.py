@@ -34,7 +34,7 @@ class FileEntry:
         return dict(self.__dict__)
 
     @classmethod
-    def from_doc(cls, doc: dict[str, object]) -> "FileEntry":
+    def from_doc(cls, doc: dict[str, object]) -> FileEntry:
         return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__ if k in doc})  # type: ignore[arg-type]
 
 
