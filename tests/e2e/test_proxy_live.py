@@ -45,3 +45,17 @@ def test_pip_installs_a_real_package_from_pypi_through_the_proxy(registry_stack:
     done = subprocess.run([str(python), "-c", "import iniconfig; print(iniconfig.__name__)"], capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.strip() == "iniconfig", done.stderr
+
+
+def test_a_long_upstream_page_is_listed_whole(registry_stack: RegistryStack) -> None:
+    """pypi.org sends long pages in several network reads: every file it lists is listed here too."""
+    admin = registry_stack.admin
+    admin("group", "create", "--path", "live-long", "--visibility", "public")
+    project = admin("project", "create", "--path", "live-long/app", "--visibility", "public")
+    simple = f"{registry_stack.base_url}/api/v4/projects/{project['id']}/packages/pypi/simple"
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    upstream = requests.get("https://pypi.org/simple/requests/", headers=accept, timeout=120).json()
+    ours = requests.get(f"{simple}/requests/", headers=accept, timeout=120)
+    assert ours.status_code == 200, ours.text
+    assert len(upstream["files"]) > 100  # a page of tens of kilobytes
+    assert sorted(f["filename"] for f in ours.json()["files"]) == sorted(f["filename"] for f in upstream["files"])

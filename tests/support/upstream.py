@@ -58,6 +58,9 @@ class FakeUpstream:
     page_gate: asyncio.Event | None = None  # page responses wait for it
     file_head_gate: asyncio.Event | None = None  # file responses wait for it before their headers
     file_gate: asyncio.Event | None = None  # file responses send one chunk, then wait for it
+    # Pages and `.metadata` bodies sent in pieces this many seconds apart, as a slow network delivers
+    # them (pypi.org's pages arrive in several reads): a client must read to the end, not once.
+    pace: float = 0.0
 
     def add(self, name: str, filename: str, content: bytes, *, tamper: bool = False, **fields: object) -> FakeFile:
         sha = hashlib.sha256(content).hexdigest()
@@ -93,7 +96,21 @@ class FakeUpstream:
             if request.headers.get("If-None-Match") == headers["ETag"]:
                 self.conditional_requests[name] += 1
                 return web.Response(status=304, headers={"ETag": headers["ETag"]})
-        return web.Response(body=body, headers=headers)
+        return await self._body(request, body, headers)
+
+    async def _body(self, request: web.Request, body: bytes, headers: dict[str, str]) -> web.StreamResponse:
+        if not self.pace:
+            return web.Response(body=body, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        step = max(1, len(body) // 4)
+        for start in range(0, len(body), step):
+            if start:
+                await asyncio.sleep(self.pace)  # the network's pace, not a wait for the test's state
+            await response.write(body[start:start + step])
+        await response.write_eof()
+        return response
 
     def _html(self, name: str, files: list[FakeFile]) -> bytes:
         links = []
@@ -130,7 +147,7 @@ class FakeUpstream:
                 if filename == f.filename:
                     return await self._send(request, f.content)
                 if filename == f.filename + ".metadata" and f.metadata is not None:
-                    return web.Response(body=f.metadata)
+                    return await self._body(request, f.metadata, {"Content-Type": "application/octet-stream"})
         return web.Response(status=404)
 
     async def _send(self, request: web.Request, content: bytes) -> web.StreamResponse:

@@ -173,6 +173,14 @@ async def test_upstream_metadata_is_verified_and_kept(proxy: TestClient, upstrea
     assert fake.file_requests[filename + ".metadata"] == 1
 
 
+async def test_upstream_metadata_arriving_in_pieces_is_read_whole(proxy: TestClient, upstream) -> None:
+    fake, _ = upstream
+    filename, sha, metadata = await listed_with_metadata(proxy, fake, "meta-slow")
+    fake.pace = 0.05
+    response = await proxy.get(f"/files/{sha}/{filename}.metadata")
+    assert response.status == 200 and await response.read() == metadata
+
+
 async def test_tampered_upstream_metadata_is_refused(proxy: TestClient, upstream) -> None:
     fake, _ = upstream
     filename, sha, metadata = await listed_with_metadata(proxy, fake, "meta-bad")

@@ -222,3 +222,19 @@ async def test_not_ready_without_mongo(make_proxy) -> None:
     response = await proxy.get("/-/ready")
     assert response.status == 503
     assert (await response.json())["checks"]["mongodb"] is False
+
+
+async def test_pages_arriving_in_pieces_are_read_whole(proxy: TestClient, upstream) -> None:
+    """pypi.org's pages come in several network reads: every file of a long page is listed, JSON and HTML."""
+    fake, _ = upstream
+    fake.pace = 0.05
+    for name in ("slow-json", "slow-html"):
+        for minor in range(40):
+            fake.add(name, f"{name}-1.{minor}.tar.gz", f"{name} {minor}".encode())
+    fake.json_pages = True
+    json_page = json.loads(await (await get_page(proxy, "slow-json", accept=JSON_TYPE)).text())
+    assert len(json_page["files"]) == 40 and json_page["versions"][-1] == "1.39"
+    fake.json_pages = False
+    html_page = await (await get_page(proxy, "slow-html")).text()
+    assert html_page.count("<a ") == 40 and "slow-html-1.39.tar.gz" in html_page
+    assert fake.page_requests == {"slow-json": 1, "slow-html": 1}

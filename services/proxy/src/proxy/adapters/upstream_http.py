@@ -28,6 +28,21 @@ def client_session(timeout: float) -> aiohttp.ClientSession:
     )
 
 
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or its first `limit + 1` bytes when it is longer than `limit`.
+
+    Not `resp.content.read(n)`: that returns what has arrived so far (one network read), not n bytes,
+    so a page that comes in several packets would be cut short."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
 class HttpUpstream:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
         self.session = session
@@ -50,7 +65,7 @@ class HttpUpstream:
                     raise self._failed("page", f"status_{resp.status}")
                 if (resp.content_length or 0) > MAX_PAGE_SIZE:
                     raise self._failed("page", "too_large")
-                body = await resp.content.read(MAX_PAGE_SIZE + 1)
+                body = await _read_at_most(resp, MAX_PAGE_SIZE)
                 if len(body) > MAX_PAGE_SIZE:
                     raise self._failed("page", "too_large")
                 return PageFetch("ok", final, body, resp.headers.get("Content-Type", ""), resp.headers.get("ETag"))
@@ -84,7 +99,7 @@ class HttpUpstream:
                     return None
                 if resp.status != 200:
                     raise self._failed("metadata", f"status_{resp.status}")
-                data = await resp.content.read(limit + 1)
+                data = await _read_at_most(resp, limit)
                 if len(data) > limit:
                     raise self._failed("metadata", "too_large")
                 return data
