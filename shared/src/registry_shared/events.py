@@ -85,6 +85,15 @@ class IndexChanged(Event):
     names: list[str] = Field(default_factory=list)
 
 
+class IndexApplied(Event):
+    """An index-api replica dropped what an `index.changed` named (sent to the announcer's own queue,
+    not through the exchange; `message_id` is the `index.changed` message's)."""
+
+    kind: ClassVar[str] = "index.applied"
+    message_id: str
+    replica: str
+
+
 class TokenRevoked(Event):
     """A credential stopped being valid (revoked, expired by hand, job finished): drop cached lookups."""
 
@@ -112,8 +121,8 @@ class FileDeleted(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, TokenRevoked,
-                AccessChanged, FileDeleted)
+    for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, IndexApplied,
+                TokenRevoked, AccessChanged, FileDeleted)
 }
 
 

@@ -25,6 +25,9 @@ class CommonSettings(BaseSettings):
     log_level: str = "info"
     # Per-process identity, so replicas of one service have distinct queues and log fields.
     replica_id: str = ""
+    # Seconds an `index.changed` (after an upload or a delete) waits for every live index-api replica to
+    # say it applied it, before the client is answered anyway (registry_shared.replicas).
+    index_applied_timeout: float = Field(default=2.0, ge=0)
 
     @model_validator(mode="after")
     def _defaults(self) -> CommonSettings:

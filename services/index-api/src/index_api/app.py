@@ -1,6 +1,7 @@
 """The application factory: resources in cleanup contexts (connected in order, closed in reverse)."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -9,6 +10,7 @@ from aiohttp import web
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.pages import PageBuilder
+from registry_shared.replicas import Announcer, ReplicaRegistry, acknowledge, heartbeat
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import broker_context, mongo_context, store_context
 
@@ -18,7 +20,19 @@ from .adapters.objects import S3Blobs
 from .adapters.reads import MongoReadRepository
 from .cache import CachedBlobs, PageCache
 from .events import BINDINGS, Invalidator, consume
-from .keys import ACCESS, ACCESS_CACHES, BROKER, FORWARDER, MANAGEMENT, MONGO, PAGE_CACHE, SERVICE, SETTINGS, STORE
+from .keys import (
+    ACCESS,
+    ACCESS_CACHES,
+    ANNOUNCER,
+    BROKER,
+    FORWARDER,
+    MANAGEMENT,
+    MONGO,
+    PAGE_CACHE,
+    SERVICE,
+    SETTINGS,
+    STORE,
+)
 from .management import PackageManagement
 from .proxy_client import ProxyForwarder, proxy_session
 from .routes import setup_routes
@@ -39,14 +53,22 @@ def create_app(settings: IndexSettings) -> web.Application:
 
 
 async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Subscribe this replica's private queue before serving, so no change goes unseen."""
+    """Subscribe this replica's private queue before serving, so no change goes unseen; then announce
+    the replica (heartbeats), so whoever publishes an `index.changed` waits for its answer."""
     broker = app[BROKER]
     invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES])
     assert broker.connection is not None
     broker.connection.reconnect_callbacks.add(lambda _connection: invalidator.reconnected())
+    # Unique per process, even where REPLICA_ID is unset or shared (tests start several in one).
+    replica = f"{app[SETTINGS].replica_id or 'index-api'}-{uuid.uuid4().hex[:8]}"
     queue = await broker.declare_private_queue(BINDINGS)
-    await broker.consume(queue, partial(consume, invalidator=invalidator))
-    yield
+    await broker.consume(queue, partial(consume, invalidator=invalidator,
+                                        applied=partial(acknowledge, broker, replica=replica)))
+    announcer = Announcer(broker, ReplicaRegistry(app[MONGO]), app[SETTINGS].index_applied_timeout)
+    await announcer.start()
+    app[ANNOUNCER] = announcer
+    async with heartbeat(ReplicaRegistry(app[MONGO]), replica):
+        yield
 
 
 async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -73,4 +95,4 @@ async def wire_services(app: web.Application) -> None:
     app[SERVICE] = ReadService(repo, CachedBlobs(S3Blobs(app[STORE])), app[PAGE_CACHE], caches, app[FORWARDER],
                                settings.registry_external_url, redirect_files=settings.index_file_redirect)
     app[MANAGEMENT] = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)),
-                                        app[PAGE_CACHE], app[BROKER])
+                                        app[PAGE_CACHE], app[ANNOUNCER])

@@ -2,7 +2,7 @@
 `token.revoked` and `access.changed`. Handlers are plain functions looked up by event type."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -53,8 +53,10 @@ class Invalidator:
         log.warning("caches_dropped_after_reconnect", dropped=dropped)
 
 
-async def consume(message: AbstractIncomingMessage, invalidator: Invalidator) -> None:
-    """One message: acked once handled; an unreadable one is logged and dropped (nothing to retry)."""
+async def consume(message: AbstractIncomingMessage, invalidator: Invalidator,
+                  applied: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None) -> None:
+    """One message: acked once handled; an unreadable one is logged and dropped (nothing to retry).
+    An `index.changed` that asks for an answer (`reply_to`) gets one once applied (`applied`)."""
     async with message.process(requeue=False, ignore_processed=True):
         context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
         with structlog.contextvars.bound_contextvars(**context):
@@ -64,3 +66,8 @@ async def consume(message: AbstractIncomingMessage, invalidator: Invalidator) ->
                 log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
                 return
             invalidator.handle(event)
+            if applied is not None and isinstance(event, IndexChanged):
+                try:
+                    await applied(message)
+                except Exception as exc:  # noqa: BLE001 - the announcer's wait is bounded; caches are dropped
+                    log.warning("index_applied_not_sent", error=type(exc).__name__)

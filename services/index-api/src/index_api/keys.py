@@ -1,6 +1,7 @@
 """Typed application keys shared by the factory, the views and the event consumer."""
 from aiohttp import web
 
+from registry_shared.replicas import Announcer
 from registry_shared.web.contexts import BROKER, MONGO, STORE
 
 from .access import AccessCaches, ReadAccess
@@ -9,8 +10,8 @@ from .management import PackageManagement
 from .service import Forwarder, ReadService
 from .settings import IndexSettings
 
-__all__ = ["ACCESS", "ACCESS_CACHES", "BROKER", "FORWARDER", "MANAGEMENT", "MONGO", "PAGE_CACHE", "SERVICE",
-           "SETTINGS", "STORE"]
+__all__ = ["ACCESS", "ACCESS_CACHES", "ANNOUNCER", "BROKER", "FORWARDER", "MANAGEMENT", "MONGO", "PAGE_CACHE",
+           "SERVICE", "SETTINGS", "STORE"]
 SETTINGS = web.AppKey("settings", IndexSettings)
 PAGE_CACHE = web.AppKey("page_cache", PageCache)
 ACCESS_CACHES = web.AppKey("access_caches", AccessCaches)
@@ -18,3 +19,4 @@ ACCESS = web.AppKey("access", ReadAccess)
 SERVICE = web.AppKey("service", ReadService)
 FORWARDER = web.AppKey("forwarder", Forwarder)  # names a scope lacks: proxy_client.ProxyForwarder or a 302
 MANAGEMENT = web.AppKey("management", PackageManagement)
+ANNOUNCER = web.AppKey("announcer", Announcer)  # publishes; an index.changed waits for every replica

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.pages import PageBuilder
+from registry_shared.replicas import Announcer, ReplicaRegistry
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
@@ -38,7 +39,9 @@ def create_app(settings: WorkerSettings) -> web.Application:
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         packages = PackageRepository(app[MONGO])
         distributions = S3Distributions(app[STORE], threads=settings.worker_prefetch)
-        publisher = WorkerPublisher(app[BROKER], work_queue_name(settings))
+        announcer = Announcer(app[BROKER], ReplicaRegistry(app[MONGO]), settings.index_applied_timeout)
+        await announcer.start()
+        publisher = WorkerPublisher(app[BROKER], work_queue_name(settings), announcer)
         service = IndexingService(packages, distributions, PageBuilder(app[MONGO], packages), publisher)
         consumer = Consumer(service, publisher, max_retries=settings.worker_max_retries,
                             retry_delay=settings.worker_retry_delay, retry_delay_max=settings.worker_retry_delay_max)

@@ -41,7 +41,8 @@ class Broker:
         return self.connection is not None and not self.connection.is_closed
 
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
-                      headers: dict[str, Any] | None = None) -> None:
+                      headers: dict[str, Any] | None = None, *, message_id: str | None = None,
+                      reply_to: str | None = None) -> None:
         """Publish persistently and wait for the broker's confirm; raises if the broker refuses.
 
         Every event carries a correlation id: the caller's, else the one bound to the current task or
@@ -50,7 +51,8 @@ class Broker:
             body=event.model_dump_json().encode(),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=uuid.uuid4().hex,
+            message_id=message_id or uuid.uuid4().hex,
+            reply_to=reply_to,
             correlation_id=correlation_id or current_correlation_id(),
             type=event.kind,
             headers=headers or {},

@@ -14,18 +14,24 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.events import Event
+from registry_shared.replicas import Announcer
 
 RETRIES_HEADER = "x-retries"
 
 
 class WorkerPublisher:
-    def __init__(self, broker: Broker, queue_name: str) -> None:
+    def __init__(self, broker: Broker, queue_name: str, announcer: Announcer | None = None) -> None:
         self.broker = broker
         self.queue_name = queue_name
+        self.announcer = announcer
 
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
-        """Persistent, publisher-confirmed; raises if the broker refuses."""
-        await self.broker.publish(event, correlation_id, routing_key)
+        """Persistent, publisher-confirmed; raises if the broker refuses. An `index.changed` returns once
+        every live index-api replica applied it (registry_shared.replicas), so the verdict after it is true."""
+        if self.announcer is not None:
+            await self.announcer.publish(event, correlation_id, routing_key)
+        else:
+            await self.broker.publish(event, correlation_id, routing_key)
 
     async def republish(self, message: AbstractIncomingMessage, retries: int) -> None:
         """Queue `message` again on the work queue with `x-retries` = `retries`; confirmed."""

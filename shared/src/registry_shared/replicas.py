@@ -1,0 +1,144 @@
+"""Read-your-writes across index-api replicas.
+
+A publisher confirm says the broker holds an `index.changed`, not that the replicas have dropped their
+cached pages: a client told 201 (or that a delete is done) could still be served the old page by a replica
+a few milliseconds behind. So an `index.changed` is announced, then awaited until every live index-api
+replica says it has applied it (`index.applied`, sent to the announcer's own queue), and only then does
+the upload get its verdict or the delete its answer.
+
+Liveness: each index-api replica records a heartbeat in MongoDB (`replicas`) once it consumes events,
+renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
+after STALE_S. The wait is bounded (`INDEX_APPLIED_TIMEOUT`): a replica that is alive but does not answer
+is logged and passed over, so a stuck replica slows announcements down but never blocks them.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from .adapters.amqp import Broker
+from .adapters.mongo import Mongo
+from .events import Event, IndexApplied, IndexChanged
+from .logging import get_logger
+
+log = get_logger()
+
+ROLE = "index-api"
+HEARTBEAT_S = 2.0
+STALE_S = 3 * HEARTBEAT_S
+
+
+class ReplicaRegistry:
+    """The index-api replicas that are consuming events now, as their heartbeats in MongoDB say."""
+
+    def __init__(self, mongo: Mongo, stale_s: float = STALE_S) -> None:
+        self.collection = mongo.replicas
+        self.stale_s = stale_s
+
+    async def beat(self, replica: str) -> None:
+        await self.collection.update_one({"_id": replica}, {"$set": {"role": ROLE, "seen_at": datetime.now(UTC)}},
+                                         upsert=True)
+
+    async def leave(self, replica: str) -> None:
+        await self.collection.delete_one({"_id": replica})
+
+    async def live(self) -> set[str]:
+        since = datetime.now(UTC) - timedelta(seconds=self.stale_s)
+        return {doc["_id"] async for doc in self.collection.find({"role": ROLE, "seen_at": {"$gt": since}})}
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEARTBEAT_S) -> AsyncIterator[None]:
+    """Beat now and every `every` seconds while the block runs (the replica already consumes its queue);
+    leave the registry afterwards. A failed beat is logged; the next one may succeed."""
+    await registry.beat(replica)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await registry.beat(replica)
+            except Exception as exc:  # noqa: BLE001 - MongoDB away: announcers stop waiting for us
+                log.warning("replica_heartbeat_failed", replica=replica, error=type(exc).__name__)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(Exception):
+            await registry.leave(replica)
+
+
+async def acknowledge(broker: Broker, message: AbstractIncomingMessage, replica: str) -> None:
+    """A replica's answer to an applied `index.changed` that asked for one (it carries `reply_to`)."""
+    if not message.reply_to or not message.message_id:
+        return
+    ack = IndexApplied(message_id=message.message_id, replica=replica)
+    await broker.channel.default_exchange.publish(
+        aio_pika.Message(body=ack.model_dump_json().encode(), content_type="application/json", type=ack.kind,
+                         correlation_id=message.correlation_id),
+        routing_key=message.reply_to, timeout=10)
+
+
+class Announcer:
+    """Publishes events; an `index.changed` returns once every live index-api replica has applied it."""
+
+    def __init__(self, broker: Broker, registry: ReplicaRegistry, timeout: float) -> None:
+        self.broker = broker
+        self.registry = registry
+        self.timeout = timeout
+        self.reply_to = ""
+        self._waiting: dict[str, tuple[set[str], asyncio.Future[None]]] = {}
+
+    async def start(self) -> None:
+        """This process's answer queue (exclusive, deleted with the connection)."""
+        queue = await self.broker.declare_private_queue([])
+        self.reply_to = queue.name
+        await queue.consume(self._on_answer, no_ack=True)
+
+    async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
+        if isinstance(event, IndexChanged) and self.reply_to:
+            await self.announce(event, correlation_id, routing_key)
+        else:
+            await self.broker.publish(event, correlation_id, routing_key)
+
+    async def announce(self, event: IndexChanged, correlation_id: str | None, routing_key: str | None = None) -> None:
+        replicas = await self.registry.live()
+        message_id = uuid.uuid4().hex
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending = set(replicas)
+        self._waiting[message_id] = (pending, done)
+        try:
+            await self.broker.publish(event, correlation_id, routing_key, message_id=message_id,
+                                      reply_to=self.reply_to)
+            if pending:
+                try:
+                    await asyncio.wait_for(done, self.timeout)
+                except TimeoutError:
+                    log.warning("index_change_not_applied", replicas=sorted(pending), timeout_s=self.timeout)
+        finally:
+            self._waiting.pop(message_id, None)
+
+    async def _on_answer(self, message: AbstractIncomingMessage) -> None:
+        try:
+            answer = IndexApplied.model_validate_json(message.body)
+        except ValueError:
+            log.warning("index_applied_unreadable")
+            return
+        entry = self._waiting.get(answer.message_id)
+        if entry is None:
+            return  # a late answer, after the wait gave up
+        pending, done = entry
+        pending.discard(answer.replica)
+        if not pending and not done.done():
+            done.set_result(None)
+
