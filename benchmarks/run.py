@@ -26,6 +26,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-static", action="store_true", help="skip the static nginx ceiling")
     parser.add_argument("--targets", choices=("all", "upload"), default=os.environ.get("BENCH_TARGETS", "all"),
                         help="'upload': only the twine upload row (no reads, pip install or static ceiling)")
+    parser.add_argument("--upload-clients", type=int, default=env_int("BENCH_UPLOAD_CLIENTS", 1),
+                        help="concurrent `twine upload` processes, each with its share of every group (default 1)")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
@@ -109,13 +112,18 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 
 # -- the steps -----------------------------------------------------------------------------------------
-def upload_corpus(server: Server, corpus: corpus_mod.Corpus) -> dict[str, float]:
-    """One `twine upload` per group; wall seconds per group and in total."""
+def upload_corpus(server: Server, corpus: corpus_mod.Corpus, clients: int = 1) -> dict[str, float]:
+    """Per group, `clients` concurrent `twine upload`s, each of every `clients`-th file (one when 1); wall
+    seconds per group and in total."""
     user, password = server.credentials()
     times = {}
     for group, files in corpus.groups.items():
-        times[group] = twine_upload(files, server.upload_url(), user, password)
-        log(f"{server.name}: uploaded {len(files)} files ({group}) in {times[group]:.1f} s")
+        shares = [files[i::clients] for i in range(clients) if files[i::clients]]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(len(shares)) as pool:
+            list(pool.map(lambda share: twine_upload(share, server.upload_url(), user, password), shares))
+        times[group] = time.perf_counter() - started
+        log(f"{server.name}: uploaded {len(files)} files ({group}) in {times[group]:.1f} s, {len(shares)} client(s)")
     times["total"] = sum(times.values())
     return times
 
@@ -209,9 +217,9 @@ def render_table(results: dict, servers: list[str], settings: WrkSettings) -> st
                                lambda n, by_server=by_server: by_server.get(n, {}).get("requests_per_s")))
     upload = results.get("upload", {})
     if upload:
-        seconds, files = upload["seconds"], upload["files"]
+        seconds, files, clients = upload["seconds"], upload["files"], upload.get("clients", 1)
         rows.append(server_row(
-            f"upload ({files} files, twine)", servers,
+            f"upload ({files} files, twine{f' x{clients}' if clients > 1 else ''})", servers,
             lambda n: [fmt_rate(files / seconds[n], "files/s"), f"{seconds[n]:.1f} s wall"] if seconds.get(n) else None,
             lambda n: files / seconds[n] if seconds.get(n) else None))
     pip = results.get("pip_install", {})
@@ -300,9 +308,9 @@ def main(argv: list[str]) -> int:
             server.start()
         seconds = {}
         for name, server in servers.items():
-            seconds[name] = upload_corpus(server, corpus)["total"]
+            seconds[name] = upload_corpus(server, corpus, args.upload_clients)["total"]
             check_listed(server, corpus)
-        results["upload"] = {"files": len(corpus.files), "seconds": seconds}
+        results["upload"] = {"files": len(corpus.files), "seconds": seconds, "clients": args.upload_clients}
         if upload_only:
             table = render_table(results, list(servers), settings)
             print(table)
