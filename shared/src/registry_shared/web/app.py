@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from pymongo.errors import ConnectionFailure
 
 from ..errors import DomainError
 from ..logging import bind_correlation_id
@@ -45,6 +46,8 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict)
 CORRELATION_HEADER = "X-Request-Id"
+# Failures of a dependency, not of the request: server selection timed out, connection lost, failover.
+DEPENDENCY_DOWN = (ConnectionFailure,)
 
 HTTP_REQUESTS = Counter("registry_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -131,6 +134,14 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except DEPENDENCY_DOWN as exc:
+        # MongoDB unreachable (down, failing over): the request was fine and may be retried, so 503 with
+        # Retry-After rather than a 500, and a warning rather than a traceback.
+        log.warning("dependency_unavailable", method=request.method, path=request.path, dependency="mongodb",
+                    error=type(exc).__name__)
+        status = 503
+        return json_error(503, {"message": "503 Service Unavailable - the database is unreachable; retry"},
+                          {CORRELATION_HEADER: correlation_id, "Retry-After": "5"})
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
         status = 500

@@ -1,0 +1,71 @@
+"""The shared request middleware: a dependency that cannot be reached is a 503 to retry (with the
+correlation id and Retry-After), not a 500; anything else unexpected is still a 500 with a traceback."""
+from __future__ import annotations
+
+import socket
+
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pymongo import AsyncMongoClient
+
+from registry_shared.web.app import create_base_app
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _client() -> TestClient:
+    app = create_base_app("index-api")
+    mongo: AsyncMongoClient = AsyncMongoClient(f"mongodb://127.0.0.1:{_closed_port()}/",
+                                               serverSelectionTimeoutMS=200, connectTimeoutMS=200)
+
+    async def needs_mongo(_request: web.Request) -> web.Response:
+        await mongo.registry.projects.find_one({"_id": 1})  # a real driver, a real unreachable server
+        return web.json_response({})
+
+    async def broken(_request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    async def close_mongo(_app: web.Application) -> None:
+        await mongo.close()
+
+    app.router.add_get("/needs-mongo", needs_mongo)
+    app.router.add_get("/broken", broken)
+    app.on_cleanup.append(close_mongo)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_unreachable_database_is_503_to_retry() -> None:
+    client = await _client()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/needs-mongo")
+        assert response.status == 503
+        assert await response.json() == {"message": "503 Service Unavailable - the database is unreachable; retry"}
+        assert response.headers["Retry-After"] == "5" and len(response.headers["X-Request-Id"]) == 32
+        (warning,) = [e for e in logs if e["event"] == "dependency_unavailable"]
+        assert warning["dependency"] == "mongodb" and warning["log_level"] == "warning"
+        assert not [e for e in logs if e["event"] == "request_failed"]
+        (line,) = [e for e in logs if e["event"] == "http_request"]
+        assert line["status"] == 503
+    finally:
+        await client.close()
+
+
+async def test_a_bug_is_still_a_500() -> None:
+    client = await _client()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/broken")
+        assert response.status == 500
+        assert await response.json() == {"message": "500 Internal Server Error"}
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["request_failed"]
+    finally:
+        await client.close()
