@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import structlog
+import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pymongo import AsyncMongoClient
@@ -28,6 +29,11 @@ async def _client() -> TestClient:
         await mongo.registry.projects.find_one({"_id": 1})  # a real driver, a real unreachable server
         return web.json_response({})
 
+    async def needs_s3(_request: web.Request) -> web.Response:
+        # urllib3 is what the minio client fails through; no retries, so the real error comes at once.
+        urllib3.PoolManager(retries=0).request("GET", f"http://127.0.0.1:{_closed_port()}/bucket/key")
+        return web.json_response({})
+
     async def broken(_request: web.Request) -> web.Response:
         raise RuntimeError("a bug")
 
@@ -35,6 +41,7 @@ async def _client() -> TestClient:
         await mongo.close()
 
     app.router.add_get("/needs-mongo", needs_mongo)
+    app.router.add_get("/needs-s3", needs_s3)
     app.router.add_get("/broken", broken)
     app.on_cleanup.append(close_mongo)
     client = TestClient(TestServer(app))
@@ -55,6 +62,19 @@ async def test_unreachable_database_is_503_to_retry() -> None:
         assert not [e for e in logs if e["event"] == "request_failed"]
         (line,) = [e for e in logs if e["event"] == "http_request"]
         assert line["status"] == 503
+    finally:
+        await client.close()
+
+
+async def test_unreachable_object_storage_is_503_to_retry() -> None:
+    client = await _client()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/needs-s3")
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+        assert await response.json() == {"message": "503 Service Unavailable - object storage is unreachable; retry"}
+        (warning,) = [e for e in logs if e["event"] == "dependency_unavailable"]
+        assert warning["dependency"] == "s3" and warning["error"] == "MaxRetryError"
     finally:
         await client.close()
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
+import urllib3
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pymongo.errors import ConnectionFailure
@@ -46,8 +47,10 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict)
 CORRELATION_HEADER = "X-Request-Id"
-# Failures of a dependency, not of the request: server selection timed out, connection lost, failover.
-DEPENDENCY_DOWN = (ConnectionFailure,)
+# Failures of a dependency, not of the request: MongoDB's server selection timed out, a connection was
+# lost, a failover; S3 (the minio client, the only user of urllib3 here) unreachable after its retries.
+DEPENDENCIES: dict[type[BaseException], str] = {ConnectionFailure: "mongodb", urllib3.exceptions.HTTPError: "s3"}
+DEPENDENCY_DOWN = tuple(DEPENDENCIES)
 
 HTTP_REQUESTS = Counter("registry_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -135,12 +138,14 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
         status = exc.status
         raise
     except DEPENDENCY_DOWN as exc:
-        # MongoDB unreachable (down, failing over): the request was fine and may be retried, so 503 with
-        # Retry-After rather than a 500, and a warning rather than a traceback.
-        log.warning("dependency_unavailable", method=request.method, path=request.path, dependency="mongodb",
+        # MongoDB or S3 unreachable: the request was fine and may be retried, so 503 with Retry-After
+        # rather than a 500, and a warning rather than a traceback.
+        dependency = next(name for kind, name in DEPENDENCIES.items() if isinstance(exc, kind))
+        log.warning("dependency_unavailable", method=request.method, path=request.path, dependency=dependency,
                     error=type(exc).__name__)
         status = 503
-        return json_error(503, {"message": "503 Service Unavailable - the database is unreachable; retry"},
+        what = "the database" if dependency == "mongodb" else "object storage"
+        return json_error(503, {"message": f"503 Service Unavailable - {what} is unreachable; retry"},
                           {CORRELATION_HEADER: correlation_id, "Retry-After": "5"})
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
