@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO
 
+from registry_shared.adapters.readers import PullReader
 from registry_shared.domain.metadata import parse_core_metadata
 from registry_shared.domain.names import normalize_name
 from registry_shared.domain.versions import canonical_version
@@ -242,7 +243,7 @@ def _scan_tar(tar: tarfile.TarFile, expected: Expected) -> Inspection:
     raise InvalidDistribution("missing PKG-INFO")
 
 
-class GunzipReader:
+class GunzipReader(PullReader):
     """A blocking `read()` of the gzip-decompressed bytes of `raw`, refusing decompression bombs.
 
     Decompressing here rather than in tarfile lets the expansion ratio be checked while bytes flow,
@@ -250,31 +251,15 @@ class GunzipReader:
     """
 
     def __init__(self, raw: IO[bytes], chunk: int = STREAM_CHUNK) -> None:
+        super().__init__()
         self._raw = raw
         self._chunk = chunk
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._buffer = bytearray()
-        self._pending = b""
-        self._eof = False
         self._started = False
         self.compressed = 0
         self.decompressed = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._buffer) < size):
-            self._fill()
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-            return out
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
-
-    def _pull(self) -> bytes:
+    def _read_raw(self) -> bytes:
         data = self._raw.read(self._chunk)
         self.compressed += len(data)
         if not self._started:
@@ -283,18 +268,18 @@ class GunzipReader:
                 raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive")
         return data
 
-    def _fill(self) -> None:
+    def _pull(self) -> None:
         if self._z.unconsumed_tail:
             data = self._z.unconsumed_tail
         elif self._z.eof:
-            data = self._z.unused_data or self._pull()
+            data = self._z.unused_data or self._read_raw()
             # Another gzip member may follow (concatenated gzip); anything else is trailing padding.
             if not data.startswith(b"\x1f\x8b"):
                 self._eof = True
                 return
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         else:
-            data = self._pull()
+            data = self._read_raw()
             if not data:
                 raise InvalidDistribution("truncated gzip stream")
         try:
