@@ -16,10 +16,15 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("REGISTRY_VENV") or REPO / ".venv") / "bin"
@@ -198,6 +203,26 @@ def service_env(backing: BackingServices, name: str = "") -> dict[str, str]:
 def settings_from_env(settings_class: type[T], env: dict[str, str], **overrides: Any) -> T:
     """A settings object (e.g. UploadSettings) from a `service_env` dict; keyword overrides win."""
     return settings_class(**{key.lower(): value for key, value in env.items()}, **overrides)
+
+
+@asynccontextmanager
+async def app_clients(create_app: Callable[[Any], web.Application], settings: BaseSettings,
+                      **server: Any) -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
+    """A factory of started test clients, each of `create_app(settings)` with keyword overrides of the
+    settings; every client it made is closed on exit. `server`: TestServer keywords (e.g. host)."""
+    clients: list[TestClient] = []
+
+    async def make(**overrides: Any) -> TestClient:
+        client = TestClient(TestServer(create_app(settings.model_copy(update=overrides)), **server))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            await client.close()
 
 
 # -- the whole registry --------------------------------------------------------------------------------

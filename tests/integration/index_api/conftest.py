@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from index_api.app import create_app
 from index_api.settings import IndexSettings
@@ -18,7 +17,7 @@ from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.events import Event
 from tests.integration.index_api.index_support import BASE, Seeder
-from tests.support.servers import settings_from_env
+from tests.support.servers import app_clients, settings_from_env
 
 
 @pytest.fixture
@@ -86,17 +85,8 @@ def publish(broker: Broker) -> Callable[[Event, str | None], Awaitable[None]]:
 async def make_client(index_settings: IndexSettings,
                       broker: Broker) -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
     """Start index-api with the test settings (keyword overrides allowed); every one is stopped at teardown."""
-    clients: list[TestClient] = []
-
-    async def _make(**overrides: Any) -> TestClient:
-        client = TestClient(TestServer(create_app(index_settings.model_copy(update=overrides))))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield _make
-    for client in clients:
-        await client.close()
+    async with app_clients(create_app, index_settings) as make:
+        yield make
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,7 +14,7 @@ from proxy.app import create_app
 from proxy.settings import ProxySettings
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.s3 import ObjectStore
-from tests.support.servers import settings_from_env
+from tests.support.servers import app_clients, settings_from_env
 from tests.support.upstream import FakeUpstream, serving
 
 BASE = "https://registry.example.test"
@@ -51,17 +50,8 @@ async def mongo(proxy_settings: ProxySettings) -> AsyncIterator[Mongo]:
 
 @pytest.fixture
 async def make_proxy(proxy_settings: ProxySettings, store) -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
-    clients: list[TestClient] = []
-
-    async def _make(**overrides: Any) -> TestClient:
-        client = TestClient(TestServer(create_app(proxy_settings.model_copy(update=overrides)), host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield _make
-    for client in clients:
-        await client.close()
+    async with app_clients(create_app, proxy_settings, host="127.0.0.1") as make:
+        yield make
 
 
 @pytest.fixture
