@@ -6,6 +6,7 @@ the timestamp's date part is formatted once a second, and orjson renders straigh
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import re
@@ -21,21 +22,15 @@ _SECRET_KEYS = re.compile(r"(token|password|secret|authorization)", re.IGNORECAS
 _URL_CREDENTIALS = re.compile(r"(://)([^/@:\s]+):([^/@\s]+)@")
 
 
-_SECRET_KEY_CACHE: dict[str, bool] = {}
-
 # The correlation id of lines written outside any request or message (start-up, shutdown, reconnects):
 # one per process, so those lines can be followed together like a request's.
 PROCESS_CORRELATION_ID = uuid.uuid4().hex
 
 
+@functools.lru_cache(maxsize=1024)
 def _secret_key(key: str) -> bool:
     # Log keys come from code, not from requests: a small set, remembered (and bounded all the same).
-    found = _SECRET_KEY_CACHE.get(key)
-    if found is None:
-        if len(_SECRET_KEY_CACHE) >= 1024:
-            _SECRET_KEY_CACHE.clear()
-        found = _SECRET_KEY_CACHE[key] = key != "credential_id" and _SECRET_KEYS.search(key) is not None
-    return found
+    return _SECRET_KEYS.search(key) is not None
 
 
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
