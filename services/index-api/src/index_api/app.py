@@ -64,10 +64,11 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     queue = await broker.declare_private_queue(BINDINGS)
     await broker.consume(queue, partial(consume, invalidator=invalidator,
                                         applied=partial(acknowledge, broker, replica=replica)))
-    announcer = Announcer(broker, ReplicaRegistry(app[MONGO]), app[SETTINGS].index_applied_timeout)
+    registry = ReplicaRegistry(app[MONGO])
+    announcer = Announcer(broker, registry, app[SETTINGS].index_applied_timeout)
     await announcer.start()
     app[ANNOUNCER] = announcer
-    async with heartbeat(ReplicaRegistry(app[MONGO]), replica):
+    async with heartbeat(registry, replica):
         yield
 
 
