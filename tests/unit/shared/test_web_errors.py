@@ -3,7 +3,9 @@ correlation id and Retry-After), not a 500; anything else unexpected is still a 
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 
+import pytest
 import structlog
 import urllib3
 from aiohttp import web
@@ -20,7 +22,8 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _client() -> TestClient:
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient]:
     app = create_base_app("index-api")
     mongo: AsyncMongoClient = AsyncMongoClient(f"mongodb://127.0.0.1:{_closed_port()}/",
                                                serverSelectionTimeoutMS=200, connectTimeoutMS=200)
@@ -46,46 +49,31 @@ async def _client() -> TestClient:
     app.on_cleanup.append(close_mongo)
     client = TestClient(TestServer(app))
     await client.start_server()
-    return client
+    yield client
+    await client.close()
 
 
-async def test_unreachable_database_is_503_to_retry() -> None:
-    client = await _client()
-    try:
-        with structlog.testing.capture_logs() as logs:
-            response = await client.get("/needs-mongo")
-        assert response.status == 503
-        assert await response.json() == {"message": "503 Service Unavailable - the database is unreachable; retry"}
-        assert response.headers["Retry-After"] == "5" and len(response.headers["X-Request-Id"]) == 32
-        (warning,) = [e for e in logs if e["event"] == "dependency_unavailable"]
-        assert warning["dependency"] == "mongodb" and warning["log_level"] == "warning"
-        assert not [e for e in logs if e["event"] == "request_failed"]
-        (line,) = [e for e in logs if e["event"] == "http_request"]
-        assert line["status"] == 503
-    finally:
-        await client.close()
+@pytest.mark.parametrize(("path", "what", "dependency", "error"), [
+    ("/needs-mongo", "the database", "mongodb", "ServerSelectionTimeoutError"),
+    ("/needs-s3", "object storage", "s3", "MaxRetryError"),
+])
+async def test_unreachable_dependency_is_503_to_retry(client: TestClient, path: str, what: str, dependency: str,
+                                                      error: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get(path)
+    assert response.status == 503
+    assert await response.json() == {"message": f"503 Service Unavailable - {what} is unreachable; retry"}
+    assert response.headers["Retry-After"] == "5" and len(response.headers["X-Request-Id"]) == 32
+    (warning,) = [e for e in logs if e["event"] == "dependency_unavailable"]
+    assert (warning["dependency"], warning["error"], warning["log_level"]) == (dependency, error, "warning")
+    assert not [e for e in logs if e["event"] == "request_failed"]
+    (line,) = [e for e in logs if e["event"] == "http_request"]
+    assert line["status"] == 503
 
 
-async def test_unreachable_object_storage_is_503_to_retry() -> None:
-    client = await _client()
-    try:
-        with structlog.testing.capture_logs() as logs:
-            response = await client.get("/needs-s3")
-        assert response.status == 503 and response.headers["Retry-After"] == "5"
-        assert await response.json() == {"message": "503 Service Unavailable - object storage is unreachable; retry"}
-        (warning,) = [e for e in logs if e["event"] == "dependency_unavailable"]
-        assert warning["dependency"] == "s3" and warning["error"] == "MaxRetryError"
-    finally:
-        await client.close()
-
-
-async def test_a_bug_is_still_a_500() -> None:
-    client = await _client()
-    try:
-        with structlog.testing.capture_logs() as logs:
-            response = await client.get("/broken")
-        assert response.status == 500
-        assert await response.json() == {"message": "500 Internal Server Error"}
-        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["request_failed"]
-    finally:
-        await client.close()
+async def test_a_bug_is_still_a_500(client: TestClient) -> None:
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get("/broken")
+    assert response.status == 500
+    assert await response.json() == {"message": "500 Internal Server Error"}
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["request_failed"]
