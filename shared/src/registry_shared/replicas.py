@@ -112,10 +112,9 @@ class Announcer:
             await self.broker.publish(event, correlation_id, routing_key)
 
     async def announce(self, event: IndexChanged, correlation_id: str | None, routing_key: str | None = None) -> None:
-        replicas = await self.registry.live()
+        pending = await self.registry.live()  # a fresh set, emptied as the replicas answer
         message_id = uuid.uuid4().hex
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending = set(replicas)
         self._waiting[message_id] = (pending, done)
         try:
             await self.broker.publish(event, correlation_id, routing_key, message_id=message_id,
