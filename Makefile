@@ -10,7 +10,8 @@ SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker 
 PACKAGES := shared $(foreach dir,$(SERVICE_DIRS),$(if $(wildcard $(dir)/pyproject.toml),$(dir)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help up down status test bench clean images system-deps FORCE
+.PHONY: help up down status test bench clean images system-deps lock FORCE
+LOCK := requirements-dev.lock
 FORCE:
 
 help:
@@ -21,18 +22,32 @@ help:
 	@echo "make bench   run the benchmarks"
 	@echo "make images  build the four service images (needs a Docker engine)"
 	@echo "make clean   stop, then remove $(VENV), var/ and caches"
+	@echo "make lock    refresh requirements-dev.lock and deploy/docker/constraints.txt from the index (deliberate)"
 
 # Debian's python3 lacks the venv module until python3-venv is installed.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
 
-# Reinstalled whenever a package's metadata or the pinned tools change, or a package appeared since.
+# Reinstalled whenever a package's metadata, the pinned tools or the lock change, or a package appeared
+# since. Everything installs with the lock as constraints, so .venv holds exactly the locked versions
+# whatever the index published since; the local packages build without isolation (no unpinned setuptools).
 STAMP_FORCE := $(if $(filter-out $(shell cat $(STAMP) 2>/dev/null),$(PACKAGES)),FORCE)
-$(STAMP): $(BIN)/python requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES)) $(STAMP_FORCE)
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(PACKAGES))
+$(STAMP): $(BIN)/python requirements-dev.txt $(LOCK) $(addsuffix /pyproject.toml,$(PACKAGES)) $(STAMP_FORCE)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt --constraint $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-build-isolation --constraint $(LOCK) $(addprefix -e ,$(PACKAGES))
 	@echo "$(PACKAGES)" > $@
+
+# The one deliberate way to move the pins: resolve requirements-dev.txt and the local packages afresh in
+# a scratch virtualenv, write both lock files from it, then reinstall .venv from them.
+LOCK_VENV := $(VENV)-lock
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(LOCK_VENV)/bin/python -m pip install --quiet --no-build-isolation $(addprefix -e ,$(PACKAGES))
+	$(LOCK_VENV)/bin/python deploy/docker/lock.py
+	rm -rf $(LOCK_VENV)
+	$(MAKE) $(STAMP)
 
 # nginx and RabbitMQ come from Debian packages; installed only when missing (needs root).
 system-deps:

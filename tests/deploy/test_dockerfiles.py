@@ -18,6 +18,7 @@ import yaml
 from .conftest import CHART, REPO, SERVICES
 
 CONSTRAINTS = REPO / "deploy" / "docker" / "constraints.txt"
+DEV_LOCK = REPO / "requirements-dev.lock"
 # python:<major>.<minor>.<patch>-slim[-<debian>], optionally by digest: never a floating `3.11-slim`.
 PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
 
@@ -154,18 +155,46 @@ def test_the_dependencies_stage_is_shared() -> None:
         assert stage == first, f"{component}: its dependencies stage differs from the others'"
 
 
-def test_constraints_are_current() -> None:
+def test_locks_match_what_is_installed() -> None:
+    """Both lock files cover the dependency closure and equal the installed versions. `make` installs with
+    the lock as constraints, so only a commit (a `make lock`, a new dependency) can make this differ."""
     result = subprocess.run([sys.executable, str(REPO / "deploy" / "docker" / "lock.py"), "--check"],
                             capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr + " (run: .venv/bin/python deploy/docker/lock.py)"
+    assert result.returncode == 0, result.stderr
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return dict(line.split("==", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def test_make_installs_from_the_lock() -> None:
+    """Every pip install of the virtualenv is constrained by the lock; nothing builds with unpinned tools."""
+    installs = [line for line in (REPO / "Makefile").read_text().splitlines()
+                if "$(BIN)/python -m pip install" in line]
+    assert len(installs) == 2
+    for line in installs:
+        assert "--constraint $(LOCK)" in line, line
+    assert "--no-build-isolation" in installs[1]
+
+
+def test_the_dev_lock_agrees_with_the_images_and_the_requirements() -> None:
+    dev = _pins(DEV_LOCK)
+    for name, version in _pins(CONSTRAINTS).items():
+        assert dev.get(name) == version, f"{name}: images pin {version}, requirements-dev.lock {dev.get(name)}"
+    for line in (REPO / "requirements-dev.txt").read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, _, version = requirement.partition("==")
+            assert version, f"requirements-dev.txt: {requirement} is not pinned"
+            key = name.strip().lower().replace("_", "-").replace(".", "-")
+            assert dev.get(key) == version.strip(), f"{requirement}: requirements-dev.lock has {dev.get(key)}"
 
 
 def test_constraints_pin_what_shared_declares() -> None:
-    pinned = dict(line.split("==", 1) for line in CONSTRAINTS.read_text().splitlines()
-                  if line and not line.startswith("#"))
+    pinned = _pins(CONSTRAINTS)
     declared = tomllib.loads((REPO / "shared" / "pyproject.toml").read_text())["project"]["dependencies"]
     for requirement in declared:
         name, _, version = requirement.partition("==")
         assert version, f"shared/pyproject.toml: {requirement} is not pinned"
         assert pinned.get(name.strip().lower().replace("_", "-")) == version.strip(), (
-            f"{requirement} differs from deploy/docker/constraints.txt: reinstall, then run deploy/docker/lock.py")
+            f"{requirement} differs from deploy/docker/constraints.txt: run `make lock`")
