@@ -1,4 +1,5 @@
-"""SPEC §2-§3.1 as one table: visibility x caller x route -> status, for project and group routes and uploads.
+"""SPEC §2-§3.1 as one table: visibility x caller x route -> status, for project and group routes (E1-E3m,
+E7-E9m), the Packages API reads (E10-E12) and uploads.
 
 The expected statuses come from `expected()`, written from the SPEC's words, not from the code under test:
 both index-api and upload-api run for real (aiohttp test servers) against real MongoDB-wire, S3 and
@@ -43,6 +44,7 @@ class Caller:
     role: Role | None = None
     scope: str = ""  # api | read_api | read_package_registry | write_package_registry
     job: str = ""  # own | allowed | denied
+    home: str = "project"  # deploy tokens: project | group (this one) | other project | other group
 
 
 CALLERS = [
@@ -52,6 +54,11 @@ CALLERS = [
       for name, role in ROLES.items()),
     Caller("deploy token read", "deploy", scope="read_package_registry"),
     Caller("deploy token write", "deploy", scope="write_package_registry"),
+    Caller("group deploy token read", "deploy", scope="read_package_registry", home="group"),
+    Caller("deploy token of another project, read", "deploy", scope="read_package_registry", home="other project"),
+    Caller("deploy token of another project, write", "deploy", scope="write_package_registry",
+           home="other project"),
+    Caller("deploy token of another group", "deploy", scope="read_package_registry", home="other group"),
     Caller("job token of the project", "job", job="own"),
     Caller("job token of another project, allowed", "job", job="allowed"),
     Caller("job token of another project, not allowed", "job", job="denied"),
@@ -62,13 +69,15 @@ def expected(visibility: str, c: Caller) -> dict[str, int]:
     """What SPEC §3.1 says each route answers. The project sits in a group of the same visibility; the
     job's user is a developer of the job's own project and of nothing else; forwarding is off."""
     open_to_signed_in = visibility in ("public", "internal")
-    if c.kind == "anonymous":
+    # A deploy token of another project or group counts as anyone (SPEC §3.1): not a signed-in user.
+    like_anyone = c.kind == "anonymous" or (c.kind == "deploy" and c.home.startswith("other"))
+    if like_anyone:
         reads, sees = visibility == "public", visibility == "public"
     elif c.kind == "user":
         reads = open_to_signed_in or (c.role is not None and c.role >= Role.REPORTER)
         sees = open_to_signed_in or c.role is not None
     elif c.kind == "deploy":
-        reads = sees = True  # a deploy token of this very project, either scope
+        reads = sees = True  # a deploy token of this very project or its group, either scope
     elif c.job == "own":
         reads = sees = True
     elif c.job == "allowed":
@@ -80,10 +89,12 @@ def expected(visibility: str, c: Caller) -> dict[str, int]:
         return 403 if seen else 401 if c.kind == "anonymous" else 404
 
     read = 200 if reads else denied(sees)
-    statuses = {"project index": read, "project page": read, "project file": read}
+    statuses = {route: read for route in ("project index", "project page", "project file", "project metadata",
+                                          "project packages", "package", "package files")}
 
+    own_deploy = c.kind == "deploy" and not like_anyone
     can_upload = (c.kind == "user" and c.scope == "api" and c.role is not None and c.role >= Role.DEVELOPER) or \
-        (c.kind == "deploy" and c.scope == "write_package_registry") or (c.kind == "job" and c.job != "denied")
+        (own_deploy and c.scope == "write_package_registry") or (c.kind == "job" and c.job != "denied")
     if c.kind == "anonymous":
         statuses["upload"] = 401
     elif not sees:
@@ -94,18 +105,19 @@ def expected(visibility: str, c: Caller) -> dict[str, int]:
     # Group routes: a caller who may read the project reads it through the group. Otherwise the group's
     # own rules apply (nobody here is a member of the group): its index is readable but empty, and the
     # package and file are not found in it.
+    group_routes = ("group index", "group page", "group file", "group metadata", "group packages")
     if reads:
-        statuses.update({"group index": 200, "group page": 200, "group file": 200})
+        statuses.update(dict.fromkeys(group_routes, 200))
     else:
-        # (A project's deploy token reads that project, so it never reaches this branch.)
-        group_reads = (c.kind == "anonymous" and visibility == "public") or \
+        # (A deploy token of the project or its group reads that project, so it never reaches this branch.)
+        group_reads = (like_anyone and visibility == "public") or \
             (c.kind in ("user", "job") and open_to_signed_in)
         group_sees = visibility == "public" or (c.kind in ("user", "job") and open_to_signed_in)
         if group_reads:
-            statuses.update({"group index": 200, "group page": 404, "group file": 404})
+            statuses.update({"group index": 200, "group page": 404, "group file": 404, "group metadata": 404,
+                             "group packages": 200})
         else:
-            status = denied(group_sees)
-            statuses.update({"group index": status, "group page": status, "group file": status})
+            statuses.update(dict.fromkeys(group_routes, denied(group_sees)))
     return statuses
 
 
@@ -147,6 +159,7 @@ async def world(service_env) -> AsyncIterator[dict]:
 
 
 async def credentials_for(w: dict, c: Caller, project: dict, source: dict) -> dict[str, str]:
+    """`source` is the public project ci/tools, in the public group `ci`: home of the other callers' tokens."""
     seed: Seeder = w["seed"]
     tenancy = seed.tenancy
     if c.label == "wrong password":
@@ -159,7 +172,9 @@ async def credentials_for(w: dict, c: Caller, project: dict, source: dict) -> di
             await seed.member(user, "project", project, c.role)
         return basic("caller", await seed.token(user, (c.scope,)))
     if c.kind == "deploy":
-        _, token = await tenancy.create_deploy_token("deployer", [c.scope], None, project_id=project["_id"])
+        home = project if c.home in ("project", "group") else source
+        where = {"project_id": home["_id"]} if c.home.endswith("project") else {"group_id": home["ancestor_ids"][-1]}
+        _, token = await tenancy.create_deploy_token("deployer", [c.scope], None, **where)
         return basic("deployer", token)
     user = await seed.user("ci-user")
     home = project if c.job == "own" else source
@@ -181,7 +196,11 @@ async def test_access_matrix(world, visibility: str, caller: Caller) -> None:
     await seed.group("ci", "public")
     source = await seed.project("ci/tools", "public")
     entry = await seed.add_file(project, "matrix_pkg-1.0-py3-none-any.whl", wheel("matrix_pkg", "1.0"),
-                                name="matrix-pkg", version="1.0")
+                                name="matrix-pkg", version="1.0",
+                                metadata=b"Metadata-Version: 2.1\nName: matrix-pkg\nVersion: 1.0\n")
+    package_id = await seed.packages.ensure_package(project["_id"], "matrix-pkg", "1.0",
+                                                    {"display_name": "matrix-pkg", "display_version": "1.0"})
+    await seed.mongo.distributions.update_one({"sha256": entry.sha256}, {"$set": {"package_id": package_id}})
     await seed.publish_pages()
     headers = await credentials_for(w, caller, project, source)
 
@@ -192,6 +211,12 @@ async def test_access_matrix(world, visibility: str, caller: Caller) -> None:
         "project file": f"{p}/files/{entry.sha256}/{entry.filename}",
         "group index": f"{g}/simple", "group page": f"{g}/simple/matrix-pkg",
         "group file": f"{g}/files/{entry.sha256}/{entry.filename}",
+        "project metadata": f"{p}/files/{entry.sha256}/{entry.filename}.metadata",
+        "group metadata": f"{g}/files/{entry.sha256}/{entry.filename}.metadata",
+        "project packages": f"/api/v4/projects/{project['_id']}/packages",
+        "group packages": f"/api/v4/groups/{group['_id']}/packages",
+        "package": f"/api/v4/projects/{project['_id']}/packages/{package_id}",
+        "package files": f"/api/v4/projects/{project['_id']}/packages/{package_id}/package_files",
     }
     got: dict[str, int] = {}
     for route, path in routes.items():
@@ -200,7 +225,7 @@ async def test_access_matrix(world, visibility: str, caller: Caller) -> None:
         body = await response.read()
         if response.status == 401:
             assert response.headers.get("WWW-Authenticate") == REALM, route
-        if route == "group index" and response.status == 200:
+        if route in ("group index", "group packages") and response.status == 200:
             assert (b"matrix-pkg" in body) == (expected(visibility, caller)["project index"] == 200), route
 
     form = aiohttp.FormData()

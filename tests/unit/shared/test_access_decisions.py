@@ -106,3 +106,22 @@ def test_job_tokens(allowed: bool, visibility: Visibility, read: int, upload: in
     facts = AccessFacts(visibility=visibility, role=Role.DEVELOPER, job_allowed=allowed)
     assert status(authorize_read, p, facts) == read
     assert status(authorize_upload, p, facts) == upload
+
+
+@pytest.mark.parametrize(
+    ("visibility", "registry", "scopes", "read", "upload"),
+    [(PUBLIC, RegistryAccess.ENABLED, "read_package_registry", 200, 403),
+     (PUBLIC, RegistryAccess.ENABLED, "write_package_registry", 200, 403),
+     (INTERNAL, RegistryAccess.ENABLED, "read_package_registry", 404, 404),
+     (PRIVATE, RegistryAccess.ENABLED, "write_package_registry", 404, 404),
+     (PRIVATE, RegistryAccess.PUBLIC, "read_package_registry", 200, 404),
+     (PUBLIC, RegistryAccess.DISABLED, "read_package_registry", 403, 403)],
+)
+def test_deploy_token_elsewhere_reads_like_anyone(visibility: Visibility, registry: RegistryAccess, scopes: str,
+                                                  read: int, upload: int) -> None:
+    """SPEC §3.1: a deploy token of another project or group counts as anyone: public packages, no 403,
+    and it is no signed-in user on an internal project (a 404 there, as for any caller who cannot see it)."""
+    p = Principal(kind=PrincipalKind.DEPLOY_TOKEN, scopes=frozenset({scopes}), deploy_project_id=7)
+    facts = AccessFacts(visibility=visibility, registry_access=registry, deploy_token_covers=False)
+    assert status(authorize_read, p, facts) == read
+    assert status(authorize_upload, p, facts) == upload

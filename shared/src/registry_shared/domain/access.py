@@ -105,7 +105,11 @@ def can_see(p: Principal, f: AccessFacts) -> bool:
 
 
 def can_read_packages(p: Principal, f: AccessFacts) -> bool:
-    """SPEC §3.1: who may read packages of a project (or group)."""
+    """SPEC §3.1: who may read packages of a project (or group).
+
+    A deploy token reads its own project or group with either package-registry scope; anywhere else it
+    counts as anyone, so it reads public packages like an anonymous caller would (never a 403 there).
+    """
     if f.registry_access is RegistryAccess.DISABLED:
         return False
     if p.kind is PrincipalKind.JOB and not f.job_allowed:
@@ -114,10 +118,14 @@ def can_read_packages(p: Principal, f: AccessFacts) -> bool:
         return False
     if f.registry_access is RegistryAccess.PUBLIC:
         return True
-    if p.kind is PrincipalKind.DEPLOY_TOKEN:
-        return f.deploy_token_covers and bool(p.scopes & DEPLOY_SCOPES)
+    if p.kind is PrincipalKind.DEPLOY_TOKEN and f.deploy_token_covers and p.scopes & DEPLOY_SCOPES:
+        return True
     if f.visibility is Visibility.PUBLIC:
         return True
+    if p.kind is PrincipalKind.DEPLOY_TOKEN:
+        # Outside its own project or group a deploy token is nobody in particular, not a signed-in user
+        # (GitLab: it has no user): it reads exactly what an anonymous caller reads, so public packages only.
+        return False
     if f.visibility is Visibility.INTERNAL and _signed_in(p, f):
         return True
     minimum = Role.GUEST if f.allow_guest_to_read_packages else Role.REPORTER
