@@ -18,43 +18,59 @@ class DomainError(Exception):
     def body(self) -> dict[str, str]:
         return {"message": self.message}
 
+    def reason_phrase(self) -> str | None:
+        """What the upload route puts in the status line instead of the standard phrase (None: keep it).
+        twine, pdm and hatch print the status line, not the body, so the reason must be there (SPEC §4)."""
+        return None
+
 
 class BadRequest(DomainError):
-    """400 with GitLab's `400 Bad request - <reason>` wording."""
+    """400 written as GitLab's `bad_request!` writes it: `400 Bad request - <reason>` (SPEC §4)."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason or self.default_reason()
+        super().__init__(f"400 Bad request - {self.reason}")
+
+    def default_reason(self) -> str:
+        return "malformed request"
+
+    def reason_phrase(self) -> str | None:
+        return self.reason
+
+
+class ValidationFailed(BadRequest):
+    """`Validation failed: ...`, as GitLab's model validations answer (`Version is invalid`, ...)."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"400 Bad request - {reason}")
-
-
-class ValidationFailed(DomainError):
-    """400 `Validation failed: ...` as GitLab's model validations answer."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
         super().__init__(f"Validation failed: {reason}")
 
 
-class UploadRejected(DomainError):
-    """400 with a bare message (`File is too large`, digest mismatch, invalid distribution)."""
+class UploadRejected(BadRequest):
+    """A refused upload (`File is too large`, digest mismatch, `Invalid distribution file: ...`)."""
 
 
-class ParameterMissing(DomainError):
+class ParameterError(DomainError):
+    """A malformed parameter, as Grape's validation answers it: `{"error": "<param> is <problem>"}`."""
+
+    problem = "invalid"
+
     def __init__(self, param: str) -> None:
         self.param = param
-        super().__init__(f"{param} is missing")
+        super().__init__(f"{param} is {self.problem}")
 
     def body(self) -> dict[str, str]:
         return {"error": self.message}
 
+    def reason_phrase(self) -> str | None:
+        return self.message
 
-class ParameterInvalid(DomainError):
-    def __init__(self, param: str) -> None:
-        self.param = param
-        super().__init__(f"{param} is invalid")
 
-    def body(self) -> dict[str, str]:
-        return {"error": self.message}
+class ParameterMissing(ParameterError):
+    problem = "missing"
+
+
+class ParameterInvalid(ParameterError):
+    problem = "invalid"
 
 
 class Unauthorized(DomainError):
@@ -84,12 +100,15 @@ class PackageNotFound(NotFound):
 
 
 class ServiceUnavailable(DomainError):
+    """A dependency failed; the request was fine and may be retried (clients honour Retry-After)."""
+
     status = 503
+    headers = {"Retry-After": "5"}
 
     def default_message(self) -> str:
         return "503 Service Unavailable"
 
 
 class PayloadTooLarge(UploadRejected):
-    def default_message(self) -> str:
+    def default_reason(self) -> str:
         return "File is too large"

@@ -57,6 +57,9 @@ class UploadSettings(HttpSettings):
     upload_verdict_timeout: float = 30.0
     # Each upload in flight holds one part in memory; S3 refuses parts under 5 MiB (but the last).
     upload_part_size: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # Seconds an upload's reservation of its filename lasts unless renewed (it is, every third of it, while
+    # the bytes stream in): a reservation left by a crashed process or a failed undo is reclaimed after it.
+    upload_reservation_lease: float = Field(default=30.0, gt=0)
 
 
 class IndexSettings(HttpSettings):

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.tenancy import TenancyRepository
-from registry_shared.web.app import create_base_app
+from registry_shared.web.app import REASON_PHRASES, create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
 from .routes import setup_routes
@@ -21,6 +21,7 @@ WORKER_BINDINGS = ("distribution.stored", "file.deleted")
 
 def create_app(settings: UploadSettings) -> web.Application:
     app = create_base_app("upload-api")
+    app[REASON_PHRASES] = True  # every 4xx says why in its status line too (SPEC §4)
     setup_routes(app)
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -32,7 +33,7 @@ def create_app(settings: UploadSettings) -> web.Application:
         app[UPLOAD_SERVICE] = UploadService(
             TenancyRepository(app[MONGO]), PackageRepository(app[MONGO]), app[STORE], broker, verdicts,
             max_size=settings.upload_max_file_size, part_size=settings.upload_part_size,
-            verdict_timeout=settings.upload_verdict_timeout,
+            verdict_timeout=settings.upload_verdict_timeout, lease=settings.upload_reservation_lease,
         )
         yield
 

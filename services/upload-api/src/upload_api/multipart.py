@@ -1,12 +1,18 @@
-"""Reading twine's multipart form as a stream: small fields into memory (bounded), `content` left unread."""
+"""Reading twine's multipart form as a stream: small fields into memory (bounded), `content` left unread.
+
+Every read of the request body goes through here, so a body that is not a complete form is the client's
+400 (a truncated body, a missing closing boundary, a short Content-Length), and a client that went away
+is a ClientDisconnected: routine, never a 5xx or an error-level log line.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from registry_shared.errors import BadRequest, ParameterMissing
+from registry_shared.errors import BadRequest, ParameterInvalid, ParameterMissing
 
 FIELDS = (
     "name", "version", "md5_digest", "sha256_digest", "blake2_256_digest", "filetype", "pyversion",
@@ -17,6 +23,15 @@ MAX_FIELD_BYTES = 8 * 1024 * 1024  # far above any real description; bounds memo
 # What aiohttp raises on a body that is not a well-formed form (a part header with a control character
 # is an HttpProcessingError).
 MALFORMED = (ValueError, AssertionError, HttpProcessingError)
+TRUNCATED = "malformed multipart body: it ends before the file part's closing boundary (truncated upload?)"
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class ClientDisconnected(BadRequest):
+    """The client closed the connection before its body ended: nothing to answer, nothing to alert on."""
+
+    def default_reason(self) -> str:
+        return "the client closed the connection during the upload"
 
 
 @dataclass
@@ -34,7 +49,8 @@ class UploadForm:
 
 
 async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
-    """Read fields up to the `content` part. 400 when the body is not a multipart form or lacks a field."""
+    """Read fields up to the `content` part. 400 when the body is not a multipart form or a parameter is
+    missing or malformed, all before any credential is looked at (as GitLab's parameter validation)."""
     if request.content_type == "application/x-www-form-urlencoded":
         raise ParameterMissing("content")  # a form without a file part
     if not request.content_type.startswith("multipart/form-data"):
@@ -50,6 +66,9 @@ async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
     for required in ("name", "version"):
         if not form.get(required):
             raise ParameterMissing(required)
+    digest = form.get("sha256_digest")
+    if digest is not None and not SHA256.fullmatch(digest.strip()):
+        raise ParameterInvalid("sha256_digest")
     return reader, form
 
 
@@ -65,17 +84,29 @@ async def drain(part: BodyPartReader, limit: int | None = None) -> bool:
     answer rather than reading gigabytes that will be thrown away.
     """
     seen = 0
-    while chunk := await part.read_chunk(256 * 1024):
+    while chunk := await read_chunk(part, 256 * 1024):
         seen += len(chunk)
         if limit is not None and seen > limit:
             return False
     return True
 
 
+async def read_chunk(part: BodyPartReader, size: int) -> bytes:
+    """The next chunk of `part` (b"" at its end); a body that stops short is the client's fault."""
+    try:
+        return await part.read_chunk(size)
+    except ConnectionResetError as exc:
+        raise ClientDisconnected() from exc
+    except MALFORMED as exc:
+        raise BadRequest(TRUNCATED) from exc
+
+
 async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_content: bool) -> None:
     while True:
         try:
             part = await reader.next()
+        except ConnectionResetError as exc:
+            raise ClientDisconnected() from exc
         except MALFORMED as exc:
             raise BadRequest("malformed multipart body") from exc
         if part is None:
@@ -96,7 +127,7 @@ async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_conten
 
 async def _read_text(part: BodyPartReader, name: str) -> str:
     data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
+    while chunk := await read_chunk(part, 64 * 1024):
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
             raise BadRequest(f"field {name} is too large")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ import structlog
 from aiohttp import BodyPartReader
 
 from registry_shared.adapters.amqp import Broker
-from registry_shared.adapters.packages import INSTALLABLE, PROCESSING, PackageRepository
+from registry_shared.adapters.packages import INSTALLABLE, PROCESSING, PackageRepository, abandoned
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
@@ -52,7 +54,7 @@ class UploadContext:
 class UploadService:
     def __init__(self, tenancy: TenancyRepository, packages: PackageRepository, store: ObjectStore,
                  broker: Broker, verdicts: VerdictWaiter, *, max_size: int, part_size: int,
-                 verdict_timeout: float) -> None:
+                 verdict_timeout: float, lease: float = 30.0) -> None:
         self.tenancy = tenancy
         self.packages = packages
         self.store = store
@@ -63,6 +65,7 @@ class UploadService:
         self.max_size = max_size
         self.part_size = part_size
         self.verdict_timeout = verdict_timeout
+        self.lease = lease
 
     async def authorize(self, ctx: UploadContext) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
@@ -97,10 +100,11 @@ class UploadService:
             "canonical_version": canonical_version(version), "sha256": declared.get("sha256"),
             "uploader": principal.log_fields(), "correlation_id": ctx.correlation_id,
         }
-        owner, doc = await self.packages.reserve(reservation)
+        owner, doc = await self._reserve(reservation)
         lap("reserve")
         if owner:
-            blob = await self._store(doc, form.content, declared)
+            async with self._holding(doc):
+                blob = await self._store(doc, form.content, declared)
             lap("store")
         else:
             result = await self._upload_existing_name(doc, reservation, form, declared)
@@ -108,6 +112,37 @@ class UploadService:
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
         return await self._publish_and_wait(doc, blob, form, ctx, lap)
+
+    async def _reserve(self, reservation: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""
+        while True:
+            owner, doc = await self.packages.reserve(reservation, self.lease)
+            if owner or not abandoned(doc):
+                return owner, doc
+            if await self.packages.reclaim(doc):
+                log.warning("reservation_reclaimed", file_id=doc["_id"], filename=doc["filename"],
+                            abandoned_upload=doc.get("upload_id"))
+                await self.store.delete(doc["object_key"])
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, doc: dict[str, Any]) -> AsyncIterator[None]:
+        """Renew the reservation's lease while its bytes stream in (a 5 GB upload outlasts many leases)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease / 3)
+                try:
+                    await self.packages.renew_lease(doc["_id"], doc["upload_id"], self.lease)
+                except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
+                    log.warning("lease_renewal_failed", file_id=doc["_id"], error=type(exc).__name__)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _store(self, doc: dict[str, Any], part: BodyPartReader, declared: dict[str, str]) -> StoredBlob:
         """Stream into S3; on any failure remove what was written and release the reservation."""
@@ -118,23 +153,41 @@ class UploadService:
         except DomainError:
             await self._undo(doc)
             raise
-        except BaseException as exc:
+        except asyncio.CancelledError:
             await self._undo(doc)
-            if isinstance(exc, Exception) and not isinstance(exc, (ConnectionError, asyncio.CancelledError)):
-                log.error("object_store_failed", file_id=doc["_id"], error=type(exc).__name__)
-                raise ServiceUnavailable("503 Service Unavailable - object storage failed; retry") from exc
             raise
+        except Exception as exc:
+            await self._undo(doc)
+            log.error("object_store_failed", file_id=doc["_id"], error=type(exc).__name__)
+            raise ServiceUnavailable("503 Service Unavailable - object storage failed; retry") from exc
 
     async def _undo(self, doc: dict[str, Any]) -> None:
+        """Remove the object and release the reservation, as far as the dependencies allow: what cannot be
+        undone now (the database is down) is an abandoned reservation, reclaimed once its lease runs out."""
         try:
             await self.store.delete(doc["object_key"])
-        finally:
+        except Exception as exc:  # noqa: BLE001 - an orphan object blocks nothing; the reservation matters
+            log.warning("undo_object_failed", file_id=doc["_id"], error=type(exc).__name__)
+        try:
             await self.packages.release(doc["_id"], doc["upload_id"])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("undo_reservation_failed", file_id=doc["_id"], error=type(exc).__name__,
+                        reclaimable_in_s=self.lease)
 
     async def _publish_and_wait(self, doc: dict[str, Any], blob: StoredBlob, form: UploadForm,
                                 ctx: UploadContext, lap: Laps) -> int:
         fields = {"sha256": blob.sha256, "md5": blob.md5, "blake2_256": blob.blake2_256, "size": blob.size}
-        await self.packages.mark_stored(doc["_id"], doc["upload_id"], fields)
+        try:
+            marked = await self.packages.mark_stored(doc["_id"], doc["upload_id"], fields)
+        except Exception as exc:
+            log.error("mark_stored_failed", file_id=doc["_id"], error=type(exc).__name__)
+            await self._undo(doc)
+            raise ServiceUnavailable("503 Service Unavailable - the database failed; retry") from exc
+        if not marked:
+            # Our lease ran out and another upload reclaimed the name: this copy must not be published.
+            log.warning("reservation_lost", file_id=doc["_id"], filename=doc["filename"])
+            await self._undo(doc)
+            raise ServiceUnavailable("503 Service Unavailable - the upload's reservation expired; retry")
         lap("mark_stored")
         event = DistributionStored(
             file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
@@ -193,9 +246,9 @@ class UploadService:
         holder_id = existing["_id"]
         while True:
             current = await self.packages.get_file(holder_id)
-            if current is None:
-                # The holder's upload failed: try to reserve the name for our stored copy.
-                owner, doc = await self.packages.reserve(reservation)
+            if current is None or abandoned(current):
+                # The holder's upload failed or its process is gone: reserve the name for our stored copy.
+                owner, doc = await self._reserve(reservation)
                 if owner:
                     log.info("reservation_taken_over", file_id=doc["_id"], filename=doc["filename"])
                     return doc, blob

@@ -16,6 +16,8 @@ from aiohttp import BodyPartReader
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.errors import PayloadTooLarge
 
+from .multipart import read_chunk
+
 READ_CHUNK = 256 * 1024
 BATCH_BYTES = 1024 * 1024  # read from the request per hop to the event loop
 
@@ -33,7 +35,7 @@ async def _read_batch(part: BodyPartReader) -> list[bytes]:
     chunks: list[bytes] = []
     size = 0
     while size < BATCH_BYTES:
-        chunk = await part.read_chunk(READ_CHUNK)
+        chunk = await read_chunk(part, READ_CHUNK)
         if not chunk:
             break
         chunks.append(chunk)

@@ -1,6 +1,7 @@
 """HTTP edge of the upload: read the form, call the use case, map the outcome to GitLab's responses."""
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
@@ -8,11 +9,13 @@ from registry_shared.errors import DomainError
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
 
-from .multipart import UploadForm, drain, open_form, read_remaining
+from .multipart import ClientDisconnected, UploadForm, drain, open_form, read_remaining
 from .service import Outcome, UploadContext, UploadService
 
 UPLOAD_SERVICE = web.AppKey("upload_service", UploadService)
 UPLOADS = Counter("registry_uploads_total", "Uploads by outcome", ["outcome"])
+
+log = structlog.get_logger()
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -24,6 +27,11 @@ async def upload(request: web.Request) -> web.Response:
     service = request.app[UPLOAD_SERVICE]
     try:
         outcome = await service.upload(ctx, form)
+    except ClientDisconnected:
+        # Routine (a cancelled twine, a dropped network): nothing was kept and nobody reads the answer.
+        UPLOADS.labels("client_disconnected").inc()
+        log.info("upload_client_disconnected")
+        raise
     except DomainError as exc:
         UPLOADS.labels(f"rejected_{exc.status}").inc()
         if form.content is not None and exc.status < 500:

@@ -3,12 +3,15 @@
 A `distributions` document is first a reservation of `(project_id, filename)` (state `uploading`),
 then `processing` once its bytes are stored, then `installable` once the worker indexed it.
 The unique index on `(project_id, filename)` is what makes concurrent uploads of one filename safe.
+An `uploading` reservation holds a lease (`lease_until`) that its upload renews while it streams: one whose
+lease ran out was abandoned (its process died, or the database failed while it was being undone) and the
+next upload of that filename reclaims it, so nothing can block a retry for longer than one lease.
 """
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -17,6 +20,22 @@ from ..domain.simple import FileEntry
 from .mongo import Mongo
 
 UPLOADING, PROCESSING, INSTALLABLE = "uploading", "processing", "installable"
+LEGACY_LEASE = timedelta(hours=1)
+
+
+def abandoned(doc: dict[str, Any], now: datetime | None = None) -> bool:
+    """An `uploading` reservation whose lease ran out: its upload will never finish."""
+    if doc.get("state") != UPLOADING:
+        return False
+    until = doc.get("lease_until")
+    if not isinstance(until, datetime):  # reserved before leases existed: give it an hour from its creation
+        created = doc.get("created_at")
+        if not isinstance(created, datetime):
+            return False
+        until = created + LEGACY_LEASE
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return until < (now or datetime.now(UTC))
 
 
 def page_key(scope_kind: str, scope_id: int, name: str | None = None) -> str:
@@ -29,17 +48,34 @@ class PackageRepository:
         self.mongo = mongo
 
     # -- reservations and files ----------------------------------------------------------------
-    async def reserve(self, doc: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        """Insert a reservation. Returns (True, doc) if ours, else (False, the existing document)."""
-        doc = {**doc, "_id": await self.mongo.next_id("files"), "state": UPLOADING, "created_at": datetime.now(UTC)}
+    async def reserve(self, doc: dict[str, Any], lease: float = 30.0) -> tuple[bool, dict[str, Any]]:
+        """Insert a reservation leased for `lease` seconds. Returns (True, doc) if ours, else (False, the
+        existing document)."""
+        now = datetime.now(UTC)
+        doc = {**doc, "_id": await self.mongo.next_id("files"), "state": UPLOADING, "created_at": now,
+               "lease_until": now + timedelta(seconds=lease)}
         try:
             await self.mongo.distributions.insert_one(doc)
             return True, doc
         except DuplicateKeyError:
             existing = await self.find_file(doc["project_id"], doc["filename"])
             if existing is None:  # released between our insert and our read: try once more
-                return await self.reserve({k: v for k, v in doc.items() if k not in ("_id", "state", "created_at")})
+                fresh = {k: v for k, v in doc.items() if k not in ("_id", "state", "created_at", "lease_until")}
+                return await self.reserve(fresh, lease)
             return False, existing
+
+    async def renew_lease(self, file_id: int, upload_id: str, lease: float) -> bool:
+        """Extend our `uploading` reservation's lease; False if it is no longer ours (it was reclaimed)."""
+        result = await self.mongo.distributions.update_one(
+            {"_id": file_id, "upload_id": upload_id, "state": UPLOADING},
+            {"$set": {"lease_until": datetime.now(UTC) + timedelta(seconds=lease)}})
+        return result.matched_count == 1
+
+    async def reclaim(self, doc: dict[str, Any]) -> bool:
+        """Drop an abandoned reservation (see `abandoned`), unless it changed since it was read."""
+        result = await self.mongo.distributions.delete_one(
+            {"_id": doc["_id"], "upload_id": doc.get("upload_id"), "state": UPLOADING})
+        return result.deleted_count == 1
 
     async def find_file(self, project_id: int, filename: str) -> dict[str, Any] | None:
         return await self.mongo.distributions.find_one({"project_id": project_id, "filename": filename})

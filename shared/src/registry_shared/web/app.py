@@ -42,6 +42,8 @@ class InFlight:
 READY_CHECKS = web.AppKey("ready_checks", dict)
 SERVICE_NAME = web.AppKey("service_name", str)
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
+# Set by a service whose every 4xx must carry its reason in the status line (upload-api, SPEC §4).
+REASON_PHRASES = web.AppKey("reason_phrases", bool)
 # Per-request storage: the correlation id, and extra fields a view adds to the request's canonical
 # log line (never credentials).
 CORRELATION_ID = web.RequestKey("correlation_id", str)
@@ -97,13 +99,24 @@ def json_error(status: int, body: dict[str, str], headers: dict[str, str] | None
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="GitLab Packages Registry"'}
 
 
-def error_response(exc: DomainError) -> web.Response:
+def error_response(exc: DomainError, reason_phrases: bool = False) -> web.Response:
     """The one place a DomainError becomes a response; every 401 carries WWW-Authenticate, and an error
-    with its own `headers` (416's Content-Range) carries those."""
+    with its own `headers` (416's Content-Range, 503's Retry-After) carries those. With `reason_phrases`
+    (the upload route) the status line says why, as pypi.org's does: `400 File is too large`."""
     headers = UNAUTHORIZED_HEADERS if exc.status == 401 else None
     if exc.headers:
         headers = {**(headers or {}), **exc.headers}
-    return json_error(exc.status, exc.body(), headers)
+    response = json_error(exc.status, exc.body(), headers)
+    phrase = exc.reason_phrase() if reason_phrases else None
+    if phrase:
+        response.set_status(exc.status, status_line_safe(phrase))
+    return response
+
+
+def status_line_safe(text: str, limit: int = 200) -> str:
+    """A reason phrase HTTP/1.1 can carry: printable ASCII only (no CR/LF to split the response), bounded."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+    return clean.strip() or "Bad Request"
 
 
 @web.middleware
@@ -125,7 +138,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
         try:
             response = await handler(request)
         except DomainError as exc:
-            response = error_response(exc)
+            response = error_response(exc, app.get(REASON_PHRASES, False))
         except web.HTTPException as exc:
             if exc.status >= 400 and exc.content_type != "application/json":
                 response = json_error(exc.status, {"message": f"{exc.status} {exc.reason}"})
