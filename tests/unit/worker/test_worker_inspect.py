@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import tarfile
+import tracemalloc
 import warnings
 
 import pytest
@@ -22,9 +23,12 @@ from metadata_worker.inspect import (
 from tests.unit.worker.worker_archives import (
     core_metadata,
     corrupt_wheel,
+    flip_zip_version,
+    pax_member,
     sdist_entries,
     sdist_tar,
     sdist_zip,
+    symlink,
     tar_gz_of,
     wheel,
     wheel_entries,
@@ -94,13 +98,28 @@ def test_tar_with_dot_slash_prefix_and_inner_relative_symlink_is_accepted() -> N
     assert result.metadata_path == "demo_pkg-1.0/PKG-INFO"
 
 
-def test_tar_stops_reading_once_pkg_info_is_found() -> None:
+def test_tar_is_read_to_its_end() -> None:
     top = "demo_pkg-1.0"
     big = os.urandom(4 * 1024 * 1024)  # incompressible, so the compressed stream is large too
-    data = tar_gz_of([(f"{top}/PKG-INFO", core_metadata()), (f"{top}/data.bin", big)])
+    data = tar_gz_of([(f"{top}/PKG-INFO", core_metadata()), (f"{top}/data.bin", big), (f"{top}/last.py", b"")])
     stream = CountingStream(data)
     inspect_sdist_tar(stream, DEMO)
-    assert stream.bytes_read < len(data) // 4
+    assert stream.bytes_read == len(data)
+
+
+def _peak_memory_of_tar_with(members: int) -> int:
+    data = tar_gz_of([*sdist_entries(), *((f"demo_pkg-1.0/m/{i:06d}.py", b"") for i in range(members))])
+    tracemalloc.start()
+    try:
+        inspect_sdist_tar(io.BytesIO(data), DEMO)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_tar_memory_stays_flat_whatever_the_member_count() -> None:
+    # tarfile would keep a TarInfo per member (about 12 MB for these 10,000) if it were let to.
+    assert _peak_memory_of_tar_with(10_000) - _peak_memory_of_tar_with(100) < 1024 * 1024
 
 
 def test_wheel_through_ranged_reader_reads_only_a_small_part() -> None:
@@ -194,12 +213,6 @@ def test_wheel_truncated_is_not_a_zip() -> None:
 
 # -- rejected sdists ---------------------------------------------------------------------------
 
-def _symlink(name: str, target: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = tarfile.SYMTYPE, target
-    return info
-
-
 TAR_CASES = {
     "a zip named .tar.gz": (sdist_zip(), "a .tar.gz sdist must be a gzip-compressed tar archive"),
     "gzip but not tar": (gzip.compress(b"plain text, no tar headers" * 40),
@@ -212,9 +225,9 @@ TAR_CASES = {
                          "'setup.py' is outside the top-level directory"),
     "absolute path": (tar_gz_of([("/demo_pkg-1.0/x", b""), *sdist_entries()]), "absolute member path"),
     "dot-dot path": (tar_gz_of([("demo_pkg-1.0/../../x", b""), *sdist_entries()]), "contains '..'"),
-    "escaping symlink": (tar_gz_of([_symlink("demo_pkg-1.0/evil", "../../etc/passwd"), *sdist_entries()]),
-                         "link 'demo_pkg-1.0/evil' points outside the archive"),
-    "absolute symlink": (tar_gz_of([_symlink("demo_pkg-1.0/evil", "/etc/passwd"), *sdist_entries()]),
+    "escaping symlink": (tar_gz_of([symlink("demo_pkg-1.0/evil", "../../etc/passwd"), *sdist_entries()]),
+                         "link 'demo_pkg-1.0/evil' points outside the top-level directory"),
+    "absolute symlink": (tar_gz_of([symlink("demo_pkg-1.0/evil", "/etc/passwd"), *sdist_entries()]),
                          "points to an absolute path"),
     "gzip bomb": (tar_gz_of([("demo_pkg-1.0/zeros.bin", bytes(30 * 1024 * 1024)), *sdist_entries()]),
                   "suspicious compression ratio (gzip bomb)"),
@@ -247,3 +260,159 @@ def test_sdist_zip_rejections(case: str) -> None:
 def test_reasons_never_carry_control_characters() -> None:
     reason = reject_reason(inspect_wheel, wheel(extra=[("/evil\x1b[31m", b"x")]))
     assert "\x1b" not in reason and "?" in reason
+
+
+# -- a bad member after the metadata file: every member is checked -----------------------------
+
+def _hard_link(name: str, target: str) -> tarfile.TarInfo:
+    return symlink(name, target, kind=tarfile.LNKTYPE)
+
+
+TAR_AFTER_PKG_INFO = {
+    "dot-dot": ("../x", "member path '../x' contains '..'"),
+    "absolute": ("/x", "absolute member path '/x'"),
+    "nested dot-dot": ("demo_pkg-1.0/a/../../../x", "member path 'demo_pkg-1.0/a/../../../x' contains '..'"),
+    "second top-level dir": ("other-1.0/x", "several top-level directories"),
+    "file at the root": ("setup.py", "'setup.py' is outside the top-level directory"),
+    "symlink out": (symlink("demo_pkg-1.0/evil", "../../etc/passwd"),
+                    "link 'demo_pkg-1.0/evil' points outside the top-level directory"),
+    "symlink to the root": (symlink("demo_pkg-1.0/a/evil", "../.."),
+                            "link 'demo_pkg-1.0/a/evil' points outside the top-level directory"),
+    "absolute symlink": (symlink("demo_pkg-1.0/evil", "/etc/passwd"),
+                         "link 'demo_pkg-1.0/evil' points to an absolute path"),
+    "hard link to another top": (_hard_link("demo_pkg-1.0/evil", "other-1.0/x"),
+                                 "link 'demo_pkg-1.0/evil' points outside the top-level directory"),
+    "hard link up": (_hard_link("demo_pkg-1.0/evil", "../x"),
+                     "link 'demo_pkg-1.0/evil' points outside the top-level directory"),
+    "duplicate PKG-INFO": (("demo_pkg-1.0/PKG-INFO", core_metadata(version="6.6.6")),
+                           "duplicate member 'demo_pkg-1.0/PKG-INFO'"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAR_AFTER_PKG_INFO))
+def test_sdist_tar_refuses_a_bad_member_after_pkg_info(case: str) -> None:
+    member, reason = TAR_AFTER_PKG_INFO[case]
+    entry = (member, b"x") if isinstance(member, str) else member
+    assert reject_reason(inspect_sdist_tar, tar_gz_of([*sdist_entries(), entry])) == reason
+
+
+def test_sdist_tar_accepts_links_that_stay_inside() -> None:
+    inside = [symlink("demo_pkg-1.0/src/link", "../pyproject.toml"), symlink("demo_pkg-1.0/here", "."),
+              _hard_link("demo_pkg-1.0/copy", "demo_pkg-1.0/pyproject.toml")]
+    assert inspect_sdist_tar(io.BytesIO(tar_gz_of([*sdist_entries(), *inside])), DEMO).metadata["name"] == "demo-pkg"
+
+
+ZIP_AFTER_METADATA = {
+    "dot-dot": ("../x", "member path '../x' contains '..'"),
+    "absolute": ("/x", "absolute member path '/x'"),
+    "nested dot-dot": ("demo_pkg/../../x", "member path 'demo_pkg/../../x' contains '..'"),
+}
+
+
+@pytest.mark.parametrize("case", list(ZIP_AFTER_METADATA))
+def test_wheel_refuses_a_bad_member_after_metadata(case: str) -> None:
+    name, reason = ZIP_AFTER_METADATA[case]
+    entries = [*wheel_entries(), (name, b"x")]
+    assert entries[1][0].endswith(".dist-info/METADATA")  # the bad member comes after it in both directories
+    assert reject_reason(inspect_wheel, zip_of(entries)) == reason
+
+
+ZIP_SDIST_AFTER_PKG_INFO = {
+    **ZIP_AFTER_METADATA,
+    "second top-level dir": ("other-1.0/x", "several top-level directories"),
+    "file at the root": ("setup.py", "'setup.py' is outside the top-level directory"),
+}
+
+
+@pytest.mark.parametrize("case", list(ZIP_SDIST_AFTER_PKG_INFO))
+def test_sdist_zip_refuses_a_bad_member_after_pkg_info(case: str) -> None:
+    name, reason = ZIP_SDIST_AFTER_PKG_INFO[case]
+    assert reject_reason(inspect_sdist_zip, zip_of([*sdist_entries(), (name, b"x")])) == reason
+
+
+def test_too_many_members_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("metadata_worker.inspect.MAX_MEMBERS", 5)
+    extra = [(f"demo_pkg-1.0/m{i}.py", b"") for i in range(3)]
+    assert reject_reason(inspect_sdist_tar, tar_gz_of([*sdist_entries(), *extra])) == "too many members"
+    assert reject_reason(inspect_sdist_zip, zip_of([*sdist_entries(), *extra])) == "too many members"
+
+
+# -- malformed bytes: whatever the parser raises is a content problem, a failing read is not --------
+
+MALFORMED = {
+    # tarfile raises ValueError for these PAX fields (int() of the text).
+    "PAX GNU.sparse.size not a number": (
+        inspect_sdist_tar,
+        tar_gz_of([*sdist_entries(), pax_member("demo_pkg-1.0/x", b"abc", {"GNU.sparse.size": "abc"})]),
+        "corrupt tar.gz archive"),
+    "PAX GNU.sparse.map not numbers": (
+        inspect_sdist_tar,
+        tar_gz_of([*sdist_entries(), pax_member("demo_pkg-1.0/x", b"abc", {"GNU.sparse.map": "a,b"})]),
+        "corrupt tar.gz archive"),
+    "PAX size negative": (  # tarfile.StreamError: a forward-only stream cannot seek back
+        inspect_sdist_tar,
+        tar_gz_of([*sdist_entries(), pax_member("demo_pkg-1.0/x", b"abc", {"size": "-100000"})]),
+        "corrupt tar.gz archive"),
+    # zipfile raises NotImplementedError("zip file version 25.5").
+    "wheel with a flipped version field": (inspect_wheel, flip_zip_version(wheel()), "corrupt zip archive"),
+    "zip sdist with a flipped version field": (inspect_sdist_zip, flip_zip_version(sdist_zip()), "corrupt zip archive"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_archives_are_invalid_not_errors(case: str) -> None:
+    check, data, reason = MALFORMED[case]
+    assert reject_reason(check, data) == reason
+
+
+class FailingStream(CountingStream):
+    """Serves `data` up to `fail_at` bytes, then fails as a storage read does."""
+
+    def __init__(self, data: bytes, fail_at: int) -> None:
+        super().__init__(data)
+        self.fail_at = fail_at
+
+    def read(self, size: int = -1) -> bytes:
+        if self.bytes_read >= self.fail_at:
+            raise ObjectReadError("streamed read failed: ConnectionResetError")
+        return super().read(min(size, self.fail_at - self.bytes_read) if size >= 0 else self.fail_at)
+
+
+def test_a_read_failing_after_pkg_info_is_not_a_content_problem() -> None:
+    data = tar_gz_of([*sdist_entries(), ("demo_pkg-1.0/data.bin", os.urandom(1024 * 1024))])
+    stream = FailingStream(data, fail_at=len(data) // 2)
+    with pytest.raises(ObjectReadError):
+        inspect_sdist_tar(stream, DEMO)
+
+
+# -- reasons are printable ----------------------------------------------------------------------
+
+def test_an_undecodable_member_name_gives_a_printable_reason() -> None:
+    # tar_gz_of writes the surrogate as the raw byte 0xff; tarfile reads it back as the lone surrogate.
+    data = tar_gz_of([*sdist_entries(), ("/x\udcff\u202e", b"")])
+    assert b"/x\xff" in gzip.decompress(data)
+    reason = reject_reason(inspect_sdist_tar, data)
+    assert reason == "absolute member path '/x??'"
+    reason.encode("utf-8")  # a lone surrogate would raise here
+
+
+# -- core metadata versions ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.9", "2.10"])
+def test_metadata_versions_1_0_to_any_2_x_are_accepted(version: str) -> None:
+    metadata = core_metadata().replace(b"Metadata-Version: 2.1", f"Metadata-Version: {version}".encode())
+    for check, data in ((inspect_wheel, wheel(metadata=metadata)), (inspect_sdist_tar, sdist_tar(metadata=metadata)),
+                        (inspect_sdist_zip, sdist_zip(metadata=metadata))):
+        assert check(io.BytesIO(data), DEMO).metadata["metadata_version"] == version
+
+
+def test_metadata_without_a_version_field_is_accepted() -> None:
+    metadata = core_metadata().replace(b"Metadata-Version: 2.1\n", b"")
+    assert "metadata_version" not in inspect_wheel(io.BytesIO(wheel(metadata=metadata)), DEMO).metadata
+
+
+@pytest.mark.parametrize("version", ["3.0", "10.1", "two", "2"])
+def test_other_metadata_versions_are_refused(version: str) -> None:
+    metadata = core_metadata().replace(b"Metadata-Version: 2.1", f"Metadata-Version: {version}".encode())
+    assert reject_reason(inspect_wheel, wheel(metadata=metadata)) == (
+        f"unsupported Metadata-Version '{version}' (1.0 to 2.x are accepted)")

@@ -7,6 +7,8 @@ import zipfile
 from collections.abc import Iterable
 
 Entry = tuple[str, bytes]
+# A member whose header the test shapes itself (a link, PAX fields), with its data.
+Member = tuple[tarfile.TarInfo, bytes]
 
 
 def core_metadata(name: str = "demo-pkg", version: str = "1.0", *, extra: str = "",
@@ -54,18 +56,46 @@ def wheel(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None =
     return zip_of([*wheel_entries(name, version, metadata), *extra])
 
 
-def tar_gz_of(entries: Iterable[Entry | tarfile.TarInfo]) -> bytes:
+def tar_gz_of(entries: Iterable[Entry | Member | tarfile.TarInfo]) -> bytes:
+    """A PAX-format .tar.gz; names are encoded as tarfile does (a lone surrogate becomes its raw byte)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for entry in entries:
             if isinstance(entry, tarfile.TarInfo):
                 tar.addfile(entry)
                 continue
+            if isinstance(entry[0], tarfile.TarInfo):
+                info, content = entry
+                tar.addfile(info, io.BytesIO(content))
+                continue
             name, data = entry
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def symlink(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+def pax_member(name: str, data: bytes, fields: dict[str, str]) -> Member:
+    """A member preceded by a PAX extended header holding `fields` as written (`{"GNU.sparse.size": "abc"}`)."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.pax_headers = fields
+    return info, data
+
+
+def flip_zip_version(data: bytes) -> bytes:
+    """The zip with the "version needed to extract" of its last central directory entry set to 25.5, which
+    zipfile refuses with NotImplementedError."""
+    out = bytearray(data)
+    entry = out.rfind(b"PK\x01\x02")
+    out[entry + 6] = 0xFF
+    return bytes(out)
 
 
 def sdist_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> list[Entry]:

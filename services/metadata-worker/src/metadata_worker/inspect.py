@@ -1,26 +1,32 @@
 """Archive inspection: is this file the wheel or sdist its name says, and what is its core metadata?
 
 Pure, blocking functions over file-like objects; callers run them in a worker thread. A wheel or a
-`.zip` sdist is read through a seekable file, touching only the central directory and the metadata
-member. A `.tar.gz` sdist is read through a forward-only stream that stops as soon as PKG-INFO is
-found. Content problems raise `InvalidDistribution`; anything else (a failing reader) propagates
-unchanged, so the caller can tell a bad file from a storage outage.
+`.zip` sdist is read through a seekable file, touching only the central directory (every entry is
+checked) and the metadata member. A `.tar.gz` sdist is read through a forward-only stream to its end,
+every member header checked as it passes, with memory bounded whatever the member count.
+
+Whatever the bytes make a parser raise (tarfile, zipfile, zlib, the email parser: `ValueError`,
+`NotImplementedError`, `struct.error`, ...) is a content problem and raises `InvalidDistribution`. A
+failing reader raises `ObjectReadError`, which propagates unchanged, so the caller can tell a bad file
+from a storage outage (and retry only the latter).
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO
 
-from registry_shared.adapters.readers import PullReader
-from registry_shared.domain.metadata import parse_core_metadata
+from registry_shared.adapters.readers import ObjectReadError, PullReader
+from registry_shared.domain.metadata import metadata_version_supported, parse_core_metadata
 from registry_shared.domain.names import normalize_name
+from registry_shared.domain.text import printable
 from registry_shared.domain.versions import canonical_version
 
 MAX_METADATA_SIZE = 5 * 1024 * 1024
@@ -28,12 +34,12 @@ MAX_METADATA_SIZE = 5 * 1024 * 1024
 # is a decompression bomb; small, highly compressible files (a RECORD of zeros) stay legal.
 BOMB_RATIO = 100
 BOMB_MIN_SIZE = 10 * 1024 * 1024
-# tarfile remembers every member it has read; bound what a stream may make it remember.
-MAX_TAR_MEMBERS = 200_000
+# Far more members than any real distribution has; bounds the work one upload can cause (and the central
+# directory zipfile holds in memory).
+MAX_MEMBERS = 200_000
 STREAM_CHUNK = 64 * 1024
 
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, OSError, OverflowError)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidDistribution(Exception):
@@ -46,6 +52,22 @@ class InvalidDistribution(Exception):
     @property
     def message(self) -> str:
         return f"Invalid distribution file: {self.reason}"
+
+
+@contextlib.contextmanager
+def _content_errors(reason: str) -> Iterator[None]:
+    """Turn whatever a parser raises over the archive's bytes into `InvalidDistribution(reason)`.
+
+    Malformed bytes reach parsers through paths nobody enumerated (a PAX field that is not a number:
+    ValueError; a flipped "version needed" byte: NotImplementedError; struct.error, OverflowError,
+    UnicodeError, IndexError ...), and retrying them cannot help. A failing read is the exception:
+    `ObjectReadError` propagates, as does `MemoryError` (this process's trouble, not the file's)."""
+    try:
+        yield
+    except (InvalidDistribution, ObjectReadError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other failure over the bytes is a content problem
+        raise InvalidDistribution(reason) from exc
 
 
 class ArchiveFormat(StrEnum):
@@ -90,7 +112,7 @@ def archive_format(filename: str) -> ArchiveFormat:
 
 def inspect_wheel(fp: IO[bytes], expected: Expected) -> Inspection:
     """Check a wheel read through a seekable file: one `*.dist-info/` with METADATA and RECORD."""
-    with _open_zip(fp, "a wheel (.whl) must be a zip archive") as zf:
+    with _content_errors("corrupt zip archive"), _open_zip(fp, "a wheel (.whl) must be a zip archive") as zf:
         infos = zf.infolist()
         check_zip_members(infos)
         names = {info.filename for info in infos}
@@ -115,7 +137,7 @@ def inspect_wheel(fp: IO[bytes], expected: Expected) -> Inspection:
 
 def inspect_sdist_zip(fp: IO[bytes], expected: Expected) -> Inspection:
     """Check a `.zip` sdist read through a seekable file: `<top>/PKG-INFO`, one top-level directory."""
-    with _open_zip(fp, "a .zip sdist must be a zip archive") as zf:
+    with _content_errors("corrupt zip archive"), _open_zip(fp, "a .zip sdist must be a zip archive") as zf:
         infos = zf.infolist()
         check_zip_members(infos)
         top = single_top_level(info.filename for info in infos)
@@ -128,10 +150,13 @@ def inspect_sdist_zip(fp: IO[bytes], expected: Expected) -> Inspection:
 
 
 def check_zip_members(infos: Iterable[zipfile.ZipInfo]) -> None:
-    """Refuse unsafe paths, duplicate members and decompression bombs (judged from the central directory)."""
+    """Refuse unsafe paths, duplicate members and decompression bombs, judged from every entry of the
+    central directory (whatever their order: an unsafe entry after the metadata file is refused too)."""
     seen: set[str] = set()
     total_size = total_compressed = 0
     for info in infos:
+        if len(seen) >= MAX_MEMBERS:
+            raise InvalidDistribution("too many members")
         check_member_path(info.filename)
         if info.filename in seen:
             raise InvalidDistribution(f"duplicate member {_show(info.filename)}")
@@ -190,57 +215,70 @@ def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> 
 # -- .tar.gz sdists ----------------------------------------------------------------------------
 
 def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
-    """Check a `.tar.gz` sdist from a forward-only stream, reading only until `<top>/PKG-INFO`.
+    """Check a `.tar.gz` sdist from a forward-only stream, every member to the end of the archive.
 
-    Every member seen until then must be under the same top-level directory, with a safe path.
+    Each member must have a safe path under the one top-level directory, and each link must stay inside
+    it: an unsafe member after PKG-INFO is refused as surely as one before it.
     """
-    gunzip = GunzipReader(stream)
-    try:
-        tar = tarfile.open(fileobj=gunzip, mode="r|")  # noqa: SIM115 - closed below
-    except (tarfile.TarError, EOFError) as exc:
-        raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive") from exc
-    except zlib.error as exc:
-        raise InvalidDistribution("corrupt gzip stream") from exc
-    try:
-        return _scan_tar(tar, expected)
-    except (tarfile.TarError, EOFError, zlib.error, UnicodeError) as exc:
-        raise InvalidDistribution("corrupt tar.gz archive") from exc
-    finally:
-        tar.close()
+    with _content_errors("corrupt tar.gz archive"):
+        gunzip = GunzipReader(stream)
+        try:
+            tar = tarfile.open(fileobj=gunzip, mode="r|")  # noqa: SIM115 - closed below
+        except (tarfile.TarError, EOFError) as exc:
+            raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive") from exc
+        try:
+            return _scan_tar(tar, expected)
+        finally:
+            tar.close()
 
 
 def _scan_tar(tar: tarfile.TarFile, expected: Expected) -> Inspection:
     top: str | None = None
+    metadata: bytes | None = None
     seen = 0
     while (member := tar.next()) is not None:
         seen += 1
-        if seen > MAX_TAR_MEMBERS:
-            raise InvalidDistribution("too many members before PKG-INFO")
+        if seen > MAX_MEMBERS:
+            raise InvalidDistribution("too many members")
         # A stream cannot go back, so tarfile's list of members is useless to us; keep memory flat.
         tar.members.clear()
         name = _strip_dot_slash(member.name)
         if not name:
             continue
-        check_member_path(name)
-        if member.issym() or member.islnk():
-            _check_link_target(name, member)
-        first, sep, rest = name.partition("/")
-        if not sep and not member.isdir():
-            raise InvalidDistribution(f"{_show(name)} is outside the top-level directory")
-        if top is None:
-            top = first
-        elif first != top:
-            raise InvalidDistribution("several top-level directories")
-        if rest == "PKG-INFO":
-            if not member.isfile():
-                raise InvalidDistribution("PKG-INFO is not a regular file")
-            if member.size > MAX_METADATA_SIZE:
-                raise InvalidDistribution("PKG-INFO is too large")
-            extracted = tar.extractfile(member)
-            assert extracted is not None
-            data = extracted.read(MAX_METADATA_SIZE + 1)
-            return check_metadata(data, f"{top}/PKG-INFO", expected)
-    raise InvalidDistribution("missing PKG-INFO")
+        top = _check_tar_member(name, member, top)
+        if name == f"{top}/PKG-INFO":
+            # Tools disagree on which of two copies wins (the first, the last), so neither can be trusted.
+            if metadata is not None:
+                raise InvalidDistribution(f"duplicate member {_show(name)}")
+            metadata = _read_tar_member(tar, member)
+    if top is None or metadata is None:
+        raise InvalidDistribution("missing PKG-INFO")
+    return check_metadata(metadata, f"{top}/PKG-INFO", expected)
+
+
+def _check_tar_member(name: str, member: tarfile.TarInfo, top: str | None) -> str:
+    """Refuse an unsafe member; returns the archive's top-level directory (this member's, if it is the first)."""
+    check_member_path(name)
+    first, sep, _rest = name.partition("/")
+    if not sep and not member.isdir():
+        raise InvalidDistribution(f"{_show(name)} is outside the top-level directory")
+    if top is None:
+        top = first
+    elif first != top:
+        raise InvalidDistribution("several top-level directories")
+    if member.issym() or member.islnk():
+        _check_link_target(name, member, top)
+    return top
+
+
+def _read_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    if not member.isfile():
+        raise InvalidDistribution("PKG-INFO is not a regular file")
+    if member.size > MAX_METADATA_SIZE:
+        raise InvalidDistribution("PKG-INFO is too large")
+    extracted = tar.extractfile(member)
+    assert extracted is not None
+    return extracted.read(MAX_METADATA_SIZE + 1)
 
 
 class GunzipReader(PullReader):
@@ -318,8 +356,13 @@ def single_top_level(names: Iterable[str]) -> str:
 
 
 def check_metadata(data: bytes, path: str, expected: Expected) -> Inspection:
-    """Parse core metadata and require its Name and Version to be the file's."""
-    metadata = parse_core_metadata(data)
+    """Parse core metadata and require a Metadata-Version we read, and its Name and Version to be the file's."""
+    with _content_errors("unreadable core metadata"):
+        metadata = parse_core_metadata(data)
+    metadata_version = metadata.get("metadata_version")
+    if not metadata_version_supported(None if metadata_version is None else str(metadata_version)):
+        raise InvalidDistribution(f"unsupported Metadata-Version {_show(str(metadata_version))} "
+                                  "(1.0 to 2.x are accepted)")
     name = str(metadata.get("name") or "")
     version = str(metadata.get("version") or "")
     if not name:
@@ -337,20 +380,24 @@ def check_metadata(data: bytes, path: str, expected: Expected) -> Inspection:
     return Inspection(metadata_bytes=data, metadata=metadata, metadata_path=path)
 
 
-def _check_link_target(name: str, member: tarfile.TarInfo) -> None:
+def _check_link_target(name: str, member: tarfile.TarInfo, top: str) -> None:
+    """Refuse a link whose target is absolute or resolves outside `top` (or passes through the archive
+    root on its way: conservative, as no real sdist needs it). Symlinks resolve from their own
+    directory, hard links from the archive root."""
     target = member.linkname
     if target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
         raise InvalidDistribution(f"link {_show(name)} points to an absolute path")
-    # Symlinks are relative to their directory, hard links to the archive root.
-    base = name.rsplit("/", 1)[0].split("/") if member.issym() and "/" in name else []
-    depth = len(base)
+    outside = InvalidDistribution(f"link {_show(name)} points outside the top-level directory")
+    resolved = name.split("/")[:-1] if member.issym() else []
     for part in re.split(r"[/\\]", target):
         if part == "..":
-            depth -= 1
-            if depth < 1:  # at or above the top-level directory
-                raise InvalidDistribution(f"link {_show(name)} points outside the archive")
+            if len(resolved) <= 1:  # to the archive root, or above it
+                raise outside
+            resolved.pop()
         elif part not in ("", "."):
-            depth += 1
+            resolved.append(part)
+    if not resolved or resolved[0] != top:
+        raise outside
 
 
 def _strip_dot_slash(name: str) -> str:
@@ -364,8 +411,9 @@ def _is_bomb(size: int, compressed: int) -> bool:
 
 
 def _show(value: str, limit: int = 120) -> str:
-    """A member name fit for an error message: no control characters, bounded length, quoted."""
-    clean = _CONTROL_RE.sub("?", value)
+    """A member name fit for an error message: printable (no controls, no lone surrogates from undecodable
+    bytes, which would make the verdict unserialisable), bounded length, quoted."""
+    clean = printable(value)
     if len(clean) > limit:
         clean = clean[: limit - 3] + "..."
     return f"'{clean}'"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import re
 from collections.abc import Mapping
 
 from .truncation import truncate_fields
@@ -28,6 +29,21 @@ STORED_FIELDS = (
     "author_email",
     "requires_python",
 )
+
+
+# Major versions a reader of today understands: 1.0 to 2.5 are specified, and a later 2.x minor only adds
+# fields (the core metadata specification asks tools to warn on an unknown minor version, not to fail).
+SUPPORTED_METADATA_MAJORS = (1, 2)
+_METADATA_VERSION_RE = re.compile(r"(\d+)\.(\d+)")
+
+
+def metadata_version_supported(value: str | None) -> bool:
+    """Whether a `Metadata-Version` is one the registry reads: `1.x` or `2.x` (2.5, 2.9 included), or absent
+    (the form's value then stands in). A `3.0` may change the format itself, so it is refused."""
+    if value is None:
+        return True
+    match = _METADATA_VERSION_RE.fullmatch(value.strip())
+    return match is not None and int(match.group(1)) in SUPPORTED_METADATA_MAJORS
 
 
 def parse_core_metadata(data: bytes) -> dict[str, object]:
