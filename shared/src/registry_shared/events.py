@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .domain.text import printable
 
 
 class Event(BaseModel):
@@ -69,6 +71,13 @@ class DistributionRejected(Event):
     filename: str
     reason: str
     upload_id: str = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _printable_reason(cls, reason: str) -> str:
+        # The reason quotes archive member names, which may hold lone surrogates (undecodable bytes); no
+        # JSON encoder accepts those, and a verdict that cannot be sent leaves the client with a 202.
+        return printable(reason)
 
 
 class Scope(BaseModel):

@@ -144,6 +144,17 @@ async def test_rejected_file_loses_object_and_reservation() -> None:
     assert (cid, key) == ("corr-2", "distribution.rejected")
 
 
+async def test_a_reason_with_an_undecodable_character_still_makes_a_verdict() -> None:
+    # Built without the inspection's quoting: a lone surrogate (tarfile's undecodable byte) and an escape.
+    bad = InvalidDistribution("member '\udcff\x1b[31m' is bad")
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(bad)
+    svc, _pages, publisher = service(files, dists)
+    assert await svc.distribution_stored(event(), "c") is Outcome.REJECTED
+    [(verdict, _cid, _key)] = publisher.sent
+    assert verdict.reason == "Invalid distribution file: member '??[31m' is bad"
+    assert DistributionRejected.model_validate_json(verdict.model_dump_json()) == verdict  # as the broker sends it
+
+
 async def test_installable_file_only_reruns_the_tail() -> None:
     files = FakeFiles({1: {**stored_doc("installable"), "metadata_sha256": "m"}})
     dists = FakeDistributions(accepted())

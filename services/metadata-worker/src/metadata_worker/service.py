@@ -18,6 +18,7 @@ import structlog
 
 from registry_shared.adapters.packages import INSTALLABLE, PROCESSING
 from registry_shared.domain.metadata import merge_metadata
+from registry_shared.domain.text import printable
 from registry_shared.events import (
     DistributionIndexed,
     DistributionRejected,
@@ -147,10 +148,11 @@ class IndexingService:
                       correlation_id: str | None) -> None:
         await self.distributions.delete(doc["object_key"])
         await self.files.release(doc["_id"], doc.get("upload_id"))
+        # The event model makes the reason printable whatever built it, so the verdict always serialises.
         verdict = DistributionRejected(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
                                        reason=exc.message, upload_id=event.upload_id or doc.get("upload_id", ""))
         await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
-        log.info("distribution_rejected", **_facts(event), reason=exc.reason)
+        log.info("distribution_rejected", **_facts(event), reason=printable(exc.reason))
 
 
 def _verdict_key(verdict: Event, reply_to: str) -> str:
