@@ -33,13 +33,14 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
         "shadow-local": build_package(work / "c", "px-shadow", "1.0", value=1),
         "tamper": build_package(work / "d", "px-tamper", "1.0", value=3),
         "tamper-other": build_package(work / "e", "px-tamper", "1.0", value=4),  # same names, other bytes
+        "sized": build_package(work / "f", "px-sized", "2.0", value=2),  # listed, never downloaded
     }
 
 
 @pytest.fixture(scope="module")
 def pypi(tmp_path_factory: pytest.TempPathFactory, dists) -> Iterator[PypiServer]:
     server = PypiServer(tmp_path_factory.mktemp("pypiserver"))
-    server.add(*dists["upstream-only"], *dists["shadow-upstream"], dists["tamper"][0])
+    server.add(*dists["upstream-only"], *dists["shadow-upstream"], dists["tamper"][0], *dists["sized"])
     server.start()
     yield server
     server.stop()
@@ -172,3 +173,18 @@ def test_tampered_upstream_file_is_refused_and_not_cached(proxy_stack: RegistryS
     assert doc is not None and not doc.get("stored")
     rejected = [line for line in proxy_stack.read_logs("proxy") if line.get("event") == "upstream_file_rejected"]
     assert len(rejected) >= 2 and rejected[-1]["reason"] == "sha256_mismatch"
+
+
+@pytest.mark.parametrize("scope", ["project_simple", "group_simple"])
+def test_json_page_of_an_html_upstream_gives_every_size(proxy_stack: RegistryStack, tenant, dists,
+                                                        scope: str) -> None:
+    """SPEC §5: pypiserver's pages give no sizes; the proxy learns them by HEAD, so its JSON page may declare
+    1.1 (where PEP 700 makes `size` mandatory) without downloading a byte of the files."""
+    page = requests.get(f"{tenant[scope]}/px-sized/", auth=("__token__", tenant["token"]), timeout=60,
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert page.status_code == 200, page.text
+    doc = page.json()
+    assert doc["meta"]["api-version"] == "1.1"
+    assert {f["filename"]: f["size"] for f in doc["files"]} == {p.name: p.stat().st_size for p in dists["sized"]}
+    db = MongoClient(proxy_stack.env["MONGODB_URL"]).get_default_database()
+    assert not db.proxy_dists.count_documents({"name": "px-sized", "stored": True})  # sizes, not downloads

@@ -52,6 +52,9 @@ class FakeUpstream:
     projects: dict[str, list[FakeFile]] = field(default_factory=dict)
     page_requests: Counter = field(default_factory=Counter)
     file_requests: Counter = field(default_factory=Counter)
+    head_requests: Counter = field(default_factory=Counter)  # HEADs of files (the proxy learning sizes)
+    head_lengths: bool = True  # HEAD of a file says its Content-Length (False: 200 without one)
+    head_failing: bool = False  # HEAD of a file answers 500 (pages and downloads still work)
     conditional_requests: Counter = field(default_factory=Counter)
     accept_headers: list[str] = field(default_factory=list)
     failing: bool = False  # every request answers 503
@@ -73,7 +76,8 @@ class FakeUpstream:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/simple/{name}/", self._page)
-        app.router.add_get("/files/{filename}", self._file)
+        app.router.add_get("/files/{filename}", self._file, allow_head=False)
+        app.router.add_route("HEAD", "/files/{filename}", self._head)
         return app
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
@@ -148,6 +152,22 @@ class FakeUpstream:
                     return await self._send(request, f.content)
                 if filename == f.filename + ".metadata" and f.metadata is not None:
                     return await self._body(request, f.metadata, {"Content-Type": "application/octet-stream"})
+        return web.Response(status=404)
+
+    async def _head(self, request: web.Request) -> web.StreamResponse:
+        filename = request.match_info["filename"]
+        self.head_requests[filename] += 1
+        if self.failing or self.head_failing:
+            return web.Response(status=500)
+        for files in self.projects.values():
+            for f in files:
+                if filename == f.filename:
+                    if not self.head_lengths:  # as a server streaming a generated body would answer
+                        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+                        response.enable_chunked_encoding()
+                        return response
+                    return web.Response(headers={"Content-Type": "application/octet-stream",
+                                                 "Content-Length": str(len(f.content))})
         return web.Response(status=404)
 
     async def _send(self, request: web.Request, content: bytes) -> web.StreamResponse:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from proxy.app import PAGES
@@ -73,13 +74,60 @@ async def test_json_upstream_and_json_answer(proxy: TestClient, upstream) -> Non
     assert entry["core-metadata"] is False and entry["yanked"] is False
 
 
-async def test_html_upstream_json_answer_leaves_out_what_is_unknown(proxy: TestClient, upstream) -> None:
+async def test_html_upstream_json_answer_has_sizes_learned_by_head(proxy: TestClient, upstream, mongo) -> None:
+    """SPEC §5: a page declaring 1.1 gives every file's size; an HTML upstream says none, a HEAD does."""
     fake, _ = upstream
     fake.add("plain", "plain-1.0.tar.gz", b"sdist")
+    fake.add("plain", "plain-1.1.tar.gz", b"longer sdist")
     doc = json.loads(await (await get_page(proxy, "plain", accept=JSON_TYPE)).read())
+    assert doc["meta"]["api-version"] == "1.1"
+    assert [(f["filename"], f["size"]) for f in doc["files"]] == [("plain-1.0.tar.gz", 5), ("plain-1.1.tar.gz", 12)]
+    assert all("upload-time" not in f for f in doc["files"])  # an HTML upstream does not say; optional
+    assert doc["versions"] == ["1.0", "1.1"]
+    assert fake.head_requests == {"plain-1.0.tar.gz": 1, "plain-1.1.tar.gz": 1} and not fake.file_requests
+    stored = await mongo.db["proxy_pages"].find_one({"_id": "plain"})
+    assert stored["sizes"] == [["plain-1.0.tar.gz", 5], ["plain-1.1.tar.gz", 12]]  # cached with the page
+    again = await page_read_back_from_mongodb(proxy, "plain")
+    assert json.loads(again)["files"] == doc["files"] and sum(fake.head_requests.values()) == 2
+
+
+async def page_read_back_from_mongodb(proxy: TestClient, name: str) -> bytes:
+    """The page from the cache's other layer: this replica's memory dropped, MongoDB's copy read back."""
+    proxy.server.app[PAGES]._pages.clear()
+    proxy.server.app[PAGES]._rendered.clear()
+    response = await get_page(proxy, name, accept=JSON_TYPE)
+    assert response.headers["X-Proxy-Cache"] == "hit"
+    return await response.read()
+
+
+@pytest.mark.parametrize("how", ["no Content-Length", "HEAD fails"])
+async def test_html_upstream_without_learnable_sizes_declares_1_0(proxy: TestClient, upstream, how: str) -> None:
+    """PEP 700 makes `size` mandatory from 1.1 on: a page that cannot give it declares 1.0, keeping the rest."""
+    fake, _ = upstream
+    fake.head_lengths, fake.head_failing = how != "no Content-Length", how == "HEAD fails"
+    fake.add("unsized", "unsized-1.0.tar.gz", b"sdist", requires_python=">=3.9")
+    doc = json.loads(await (await get_page(proxy, "unsized", accept=JSON_TYPE)).read())
+    assert fake.head_requests == {"unsized-1.0.tar.gz": 1}
+    assert doc["meta"]["api-version"] == "1.0"
     [entry] = doc["files"]
-    assert "size" not in entry and "upload-time" not in entry  # an HTML upstream does not say
-    assert doc["versions"] == ["1.0"]
+    assert "size" not in entry and entry["requires-python"] == ">=3.9" and doc["versions"] == ["1.0"]
+    html_page = await (await get_page(proxy, "unsized")).text()
+    assert "unsized-1.0.tar.gz#sha256=" in html_page  # HTML has no size to give: unchanged
+
+
+async def test_a_downloaded_file_gives_its_size_when_head_could_not(proxy: TestClient, upstream) -> None:
+    fake, _ = upstream
+    fake.head_failing = True
+    file = fake.add("later", "later-1.0.tar.gz", b"sdist bytes")
+    assert json.loads(await (await get_page(proxy, "later", accept=JSON_TYPE)).read())["meta"]["api-version"] == "1.0"
+    download = await proxy.get(f"/files/{file.sha256}/later-1.0.tar.gz")
+    assert download.status == 200 and await download.read() == b"sdist bytes"
+
+    async def sized() -> bool:
+        doc = json.loads(await (await get_page(proxy, "later", accept=JSON_TYPE)).read())
+        return doc["meta"]["api-version"] == "1.1" and doc["files"][0].get("size") == 11
+
+    await eventually(sized, "the stored file's size on the page")
 
 
 async def test_fresh_page_is_served_from_the_cache_for_every_scope(proxy: TestClient, upstream) -> None:

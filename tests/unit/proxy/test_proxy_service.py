@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import IO
@@ -18,6 +19,7 @@ from proxy.upstream import UpstreamFile
 from registry_shared.errors import PackageNotFound
 
 SHA = "ab" * 32
+JSON = "application/vnd.pypi.simple.v1+json"
 
 
 class FakeStore:
@@ -62,6 +64,11 @@ class FakeUpstream:
         self.file_calls = 0
         self.fail = False
         self.gate: asyncio.Event | None = None
+        self.sizes: dict[str, int] = {}  # what a HEAD of each URL says (nothing: no Content-Length)
+        self.size_calls: list[str] = []
+        self.size_fail = False
+        self.size_gate: asyncio.Event | None = None
+        self.heads_running = self.most_heads_running = 0
 
     async def fetch_page(self, name: str, etag: str | None) -> PageFetch:
         self.page_calls.append((name, etag))
@@ -94,6 +101,19 @@ class FakeUpstream:
 
     async def fetch_bytes(self, url: str, limit: int) -> bytes | None:
         return None
+
+    async def file_size(self, url: str) -> int | None:
+        self.size_calls.append(url)
+        self.heads_running += 1
+        self.most_heads_running = max(self.most_heads_running, self.heads_running)
+        try:
+            if self.size_gate:
+                await self.size_gate.wait()
+            if self.fail or self.size_fail:
+                raise UpstreamError("status_503")
+            return self.sizes.get(url)
+        finally:
+            self.heads_running -= 1
 
 
 class FakeBlobs:
@@ -287,3 +307,52 @@ async def until(check: Callable[[], bool], steps: int = 1000) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition not reached")
+
+
+async def test_unsized_files_are_sized_by_head_and_kept_with_the_page(parts) -> None:
+    """SPEC §5: what upstream's page does not say, a HEAD does; learned once, kept across refreshes."""
+    store, upstream, clock, service = parts
+    upstream.pages["demo"] = html("demo-1.0.tar.gz", "demo-2.0.tar.gz")
+    upstream.sizes["https://u/f/demo-1.0.tar.gz"] = 10  # demo-2.0's HEAD gives no length yet
+    page, _ = await service.page("demo")
+    assert dict(page.sizes) == {"demo-1.0.tar.gz": 10} and store.pages["demo"].sizes == page.sizes
+    rendered, _ = await service.render("demo", Scope("project", 1), JSON)
+    assert json.loads(rendered.body)["meta"]["api-version"] == "1.0"
+
+    upstream.size_calls.clear()
+    upstream.sizes["https://u/f/demo-2.0.tar.gz"] = 20
+    clock.now += 600
+    page, result = await service.page("demo")  # a 304: only the unknown size is asked again
+    assert result == "revalidated" and upstream.size_calls == ["https://u/f/demo-2.0.tar.gz"]
+    assert dict(store.pages["demo"].sizes) == {"demo-1.0.tar.gz": 10, "demo-2.0.tar.gz": 20}
+    doc = json.loads((await service.render("demo", Scope("project", 1), JSON))[0].body)
+    assert doc["meta"]["api-version"] == "1.1" and [f["size"] for f in doc["files"]] == [10, 20]
+
+    upstream.size_calls.clear()
+    upstream.pages["demo"] = html("demo-1.0.tar.gz", "demo-2.0.tar.gz", "demo-3.0.tar.gz")
+    clock.now += 601
+    page, result = await service.page("demo")  # a new page: sizes of unchanged files carry over
+    assert result == "miss" and upstream.size_calls == ["https://u/f/demo-3.0.tar.gz"]
+    assert dict(page.sizes) == {"demo-1.0.tar.gz": 10, "demo-2.0.tar.gz": 20}
+
+
+async def test_size_probes_are_bounded_in_concurrency_and_time(parts) -> None:
+    store, upstream, _clock, _ = parts
+    service = PageService(store, upstream, 600, 86400, "https://r", clock=Clock(), size_probes=3, size_budget=0.2)
+    upstream.pages["many"] = html(*(f"many-1.{i}.tar.gz" for i in range(10)))
+    upstream.size_gate = asyncio.Event()  # never set: every HEAD hangs
+    page, result = await service.page("many")
+    assert result == "miss" and len(page.files) == 10 and page.sizes == {}
+    assert upstream.most_heads_running == 3 and len(upstream.size_calls) == 3
+    doc = json.loads((await service.render("many", Scope("project", 1), JSON))[0].body)
+    assert doc["meta"]["api-version"] == "1.0" and all("size" not in f for f in doc["files"])
+
+
+async def test_failing_heads_leave_the_page_served_as_1_0(parts) -> None:
+    _store, upstream, _clock, service = parts
+    upstream.pages["demo"] = html("demo-1.0.tar.gz")
+    upstream.sizes["https://u/f/demo-1.0.tar.gz"] = 10
+    upstream.size_fail = True  # the page answers, its files' HEADs do not
+    doc = json.loads((await service.render("demo", Scope("project", 1), JSON))[0].body)
+    assert upstream.size_calls == ["https://u/f/demo-1.0.tar.gz"]
+    assert doc["meta"]["api-version"] == "1.0" and "size" not in doc["files"][0]

@@ -58,3 +58,13 @@ def test_page_json_pep_691_700() -> None:
 def test_strong_etag_changes_with_body() -> None:
     assert strong_etag(b"a") != strong_etag(b"b")
     assert strong_etag(b"a").startswith('"') and not strong_etag(b"a").startswith("W/")
+
+
+def test_page_json_with_a_file_of_unknown_size_declares_1_0() -> None:
+    """PEP 700: `size` is mandatory from api-version 1.1 on; a page that cannot give it declares 1.0."""
+    unsized = FileEntry(**{**ENTRY.to_doc(), "filename": "demo-1.0.tar.gz", "size": None})
+    doc = json.loads(render_page_json("demo", [ENTRY, unsized], "http://h/f", ["1.0"]))
+    assert doc["meta"]["api-version"] == "1.0"
+    assert [f.get("size") for f in doc["files"]] == [10, None]  # what is known is kept
+    assert doc["versions"] == ["1.0"]
+    assert json.loads(render_page_json("demo", [], "http://h/f", []))["meta"]["api-version"] == "1.1"

@@ -1,14 +1,15 @@
 """What the proxy keeps of an upstream page, and that page rendered into a registry scope (pure functions).
 
-A rendered page depends on the page, on what the proxy learned by downloading files (their sizes and the
-core metadata extracted from cached wheels), on the scope whose URLs it carries and on the format; the same
-inputs give the same bytes, so the ETag is stable across replicas.
+A rendered page depends on the page (with the file sizes learned by HEAD requests where upstream gave
+none), on what the proxy learned by downloading files (their sizes and the core metadata extracted from
+cached wheels), on the scope whose URLs it carries and on the format; the same inputs give the same bytes,
+so the ETag is stable across replicas.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from registry_shared.domain.simple import (
@@ -30,6 +31,8 @@ class ProxiedPage:
     """One upstream name as last fetched: its files, or `found=False` for an upstream 404 (negative cache).
 
     `fetched_at` is epoch seconds (a float, not a datetime: nx-27017 returns `$set` datetimes as strings).
+    `sizes` are the lengths upstream's files answered to a HEAD (by filename) where the page gave none: kept
+    apart from the files, which hold only what the page said (a download is checked against that).
     """
 
     name: str
@@ -38,24 +41,40 @@ class ProxiedPage:
     files: tuple[UpstreamFile, ...] = ()
     versions: tuple[str, ...] = ()
     etag: str | None = None  # the upstream's validator, for conditional revalidation
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_upstream(cls, page: UpstreamPage, fetched_at: float, etag: str | None) -> ProxiedPage:
-        return cls(page.name, True, fetched_at, tuple(page.files), tuple(page.versions), etag)
+    def from_upstream(cls, page: UpstreamPage, fetched_at: float, etag: str | None,
+                      previous: ProxiedPage | None = None) -> ProxiedPage:
+        """The page as fetched, keeping the sizes learned for files it still lists unchanged."""
+        sizes = {}
+        if previous is not None and previous.sizes:
+            before = {f.filename: f for f in previous.files}
+            sizes = {f.filename: previous.sizes[f.filename] for f in page.files
+                     if f.filename in previous.sizes and before.get(f.filename) == f}
+        return cls(page.name, True, fetched_at, tuple(page.files), tuple(page.versions), etag, sizes)
 
     @classmethod
     def missing(cls, name: str, fetched_at: float) -> ProxiedPage:
         return cls(name, False, fetched_at)
 
     def to_doc(self) -> dict[str, Any]:
+        # Sizes as pairs: a filename has dots, which MongoDB does not take in a key.
         return {"_id": self.name, "found": self.found, "fetched_at": self.fetched_at, "etag": self.etag,
-                "versions": list(self.versions), "files": [f.to_doc() for f in self.files]}
+                "versions": list(self.versions), "files": [f.to_doc() for f in self.files],
+                "sizes": [[name, size] for name, size in sorted(self.sizes.items())]}
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> ProxiedPage:
         return cls(doc["_id"], bool(doc["found"]), float(doc["fetched_at"]),
                    tuple(UpstreamFile.from_doc(f) for f in doc.get("files") or ()),
-                   tuple(doc.get("versions") or ()), doc.get("etag"))
+                   tuple(doc.get("versions") or ()), doc.get("etag"),
+                   {str(name): int(size) for name, size in doc.get("sizes") or ()})
+
+    def unsized(self, learned: Mapping[str, Learned]) -> list[UpstreamFile]:
+        """Files whose size nobody knows yet: not on the page, not learned by a HEAD, not stored."""
+        return [f for f in self.files if f.size is None and f.filename not in self.sizes
+                and learned.get(f.filename, Learned()).size is None]
 
 
 @dataclass(frozen=True)
@@ -99,12 +118,19 @@ def entries(page: ProxiedPage, learned: Mapping[str, Learned]) -> list[FileEntry
         known = learned.get(f.filename, Learned())
         out.append(FileEntry(
             filename=f.filename, sha256=f.sha256,
-            size=f.size if f.size is not None else known.size,  # type: ignore[arg-type]
+            size=_size(f, known, page),  # type: ignore[arg-type]
             upload_time=f.upload_time,  # type: ignore[arg-type]
             version=f.version, requires_python=f.requires_python,
             core_metadata_sha256=f.metadata_sha256 or known.metadata_sha256, yanked=f.yanked,
         ))
     return out
+
+
+def _size(f: UpstreamFile, known: Learned, page: ProxiedPage) -> int | None:
+    """What the page said, else the stored file's (verified) length, else what a HEAD answered."""
+    if f.size is not None:
+        return f.size
+    return known.size if known.size is not None else page.sizes.get(f.filename)
 
 
 def render(page: ProxiedPage, learned: Mapping[str, Learned], files_base: str, content_type: str) -> RenderedPage:

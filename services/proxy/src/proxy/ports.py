@@ -41,6 +41,10 @@ class Upstream(Protocol):
     async def fetch_bytes(self, url: str, limit: int) -> bytes | None:
         """A small document (core metadata); None on 404."""
 
+    async def file_size(self, url: str) -> int | None:
+        """A file's length from a HEAD request, or None when upstream does not say (no Content-Length, not
+        200); raises UpstreamError when upstream cannot answer."""
+
 
 class ProxyStore(Protocol):
     async def load_page(self, name: str) -> ProxiedPage | None: ...

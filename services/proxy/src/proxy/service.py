@@ -27,11 +27,16 @@ from .upstream import UpstreamPageError, parse_page
 
 log = get_logger()
 MAX_METADATA_SIZE = 5 * 1024 * 1024
+# Learning file sizes by HEAD (an upstream that lists none, such as pypiserver) delays a page's first fetch:
+# a few requests at a time, and the page is served when the budget is spent (as 1.0 if sizes are missing).
+SIZE_PROBES = 8
+SIZE_BUDGET = 5.0
 
 
 class PageService:
     def __init__(self, store: ProxyStore, upstream: Upstream, page_ttl: float, stale_ttl: float, base_url: str,
-                 clock: Callable[[], float] = time.time, max_pages: int = 2_000) -> None:
+                 clock: Callable[[], float] = time.time, max_pages: int = 2_000, size_probes: int = SIZE_PROBES,
+                 size_budget: float = SIZE_BUDGET) -> None:
         self.store = store
         self.upstream = upstream
         self.page_ttl = page_ttl
@@ -39,6 +44,8 @@ class PageService:
         self.base_url = base_url
         self.clock = clock
         self.max_pages = max_pages
+        self.size_probes = size_probes
+        self.size_budget = size_budget
         self._pages: OrderedDict[str, ProxiedPage] = OrderedDict()
         self._rendered: OrderedDict[tuple[object, ...], RenderedPage] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[tuple[ProxiedPage, str]]] = {}
@@ -50,8 +57,8 @@ class PageService:
         if not page.found:
             raise PackageNotFound()
         learned = await self.store.learned(name)
-        key = (name, page.fetched_at, page.etag, len(page.files), tuple(sorted(learned.items())), scope,
-               content_type)
+        key = (name, page.fetched_at, page.etag, len(page.files), len(page.sizes), tuple(sorted(learned.items())),
+               scope, content_type)
         rendered = self._rendered.get(key)
         if rendered is None:
             rendered = render(page, learned, scope.files_base(self.base_url), content_type)
@@ -80,7 +87,11 @@ class PageService:
             fetched = await self.upstream.fetch_page(name, previous.etag if previous and previous.found else None)
             if fetched.status == "not_modified" and previous is not None:
                 page, result = replace(previous, fetched_at=now, etag=fetched.etag or previous.etag), "revalidated"
-                await self.store.touch_page(name, now, page.etag)
+                page = await self._learn_sizes(page)
+                if page.sizes != previous.sizes:
+                    await self.store.save_page(page)
+                else:
+                    await self.store.touch_page(name, now, page.etag)
             elif fetched.status == "not_found":
                 page, result = ProxiedPage.missing(name, now), "negative"
                 await self.store.save_page(page)
@@ -88,7 +99,8 @@ class PageService:
                 parsed = parse_page(fetched.body, fetched.content_type, fetched.url, name)
                 if parsed.skipped:
                     log.info("upstream_files_skipped", name=name, skipped=parsed.skipped)
-                page, result = ProxiedPage.from_upstream(parsed, now, fetched.etag), "miss"
+                page, result = ProxiedPage.from_upstream(parsed, now, fetched.etag, previous), "miss"
+                page = await self._learn_sizes(page)
                 # Files first: a URL is only handed out once the file behind it can be found.
                 await self.store.register_files(name, _changed(page, previous))
                 await self.store.save_page(page)
@@ -103,6 +115,36 @@ class PageService:
             raise UpstreamUnavailable() from exc
         self._remember(self._pages, name, page, self.max_pages)
         return page, result
+
+    async def _learn_sizes(self, page: ProxiedPage) -> ProxiedPage:
+        """The page with the sizes of its unsized files learned by HEAD requests (SPEC §5: a page declaring
+        api-version 1.1 gives every file's size). Bounded in concurrency and time; a file that stays unknown
+        is asked again at the next refresh, and until then the JSON page declares 1.0."""
+        if all(f.size is not None or f.filename in page.sizes for f in page.files):
+            return page  # the usual case (pypi.org's JSON gives sizes): no round trip to the store
+        unsized = page.unsized(await self.store.learned(page.name))
+        if not unsized:
+            return page
+        sizes = dict(page.sizes)
+        limit = asyncio.Semaphore(self.size_probes)
+
+        async def probe(url: str, filename: str) -> None:
+            async with limit:
+                try:
+                    size = await self.upstream.file_size(url)
+                except UpstreamError:
+                    return
+            if size is not None:
+                sizes[filename] = size
+
+        try:
+            async with asyncio.timeout(self.size_budget):
+                await asyncio.gather(*(probe(f.url, f.filename) for f in unsized))
+        except TimeoutError:
+            pass
+        learned = len(sizes) - len(page.sizes)
+        log.info("upstream_sizes_learned", name=page.name, learned=learned, unknown=len(unsized) - learned)
+        return replace(page, sizes=sizes)
 
     def _fresh(self, page: ProxiedPage) -> bool:
         return 0 <= self.clock() - page.fetched_at < self.page_ttl

@@ -14,6 +14,7 @@ HTML_TYPE = "text/html"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 JSON_LATEST_TYPE = "application/vnd.pypi.simple.latest+json"
 API_VERSION = "1.1"
+API_VERSION_WITHOUT_SIZES = "1.0"  # PEP 700 makes `size` mandatory from 1.1 on
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,21 @@ def render_page_json(name: str, entries: Sequence[FileEntry], files_base: str, v
             "size": e.size,
             "upload-time": e.upload_time,
         }
-        # Proxied files from an HTML-only upstream have no known size or upload time until downloaded:
-        # leave the keys out rather than send nulls.
+        # Proxied files from an HTML-only upstream may have no known size or upload time: leave the keys
+        # out rather than send nulls.
         files.append({k: v for k, v in item.items() if v is not None or k == "requires-python"})
-    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": list(versions), "files": files}
+    doc = {"meta": {"api-version": page_api_version(entries)}, "name": name, "versions": list(versions),
+           "files": files}
     return _json(doc)
+
+
+def page_api_version(entries: Iterable[FileEntry]) -> str:
+    """The api-version a JSON package page may declare: 1.1 only when every file has its `size`.
+
+    PEP 700 makes `size` mandatory from 1.1 on, so a page with a file of unknown size (a proxied file from an
+    upstream that did not say) declares 1.0, where `size` and `versions` are optional extras.
+    """
+    return API_VERSION if all(e.size is not None for e in entries) else API_VERSION_WITHOUT_SIZES
 
 
 def strong_etag(body: bytes) -> str:

@@ -108,6 +108,22 @@ class HttpUpstream:
         finally:
             UPSTREAM_LATENCY.labels("metadata").observe(time.perf_counter() - started)
 
+    async def file_size(self, url: str) -> int | None:
+        started = time.perf_counter()
+        try:
+            # identity, as for downloads: the length wanted is the file's, not a compressed transfer's.
+            async with self.session.head(url, headers={"Accept-Encoding": "identity"}, allow_redirects=True) as resp:
+                if resp.status != 200:
+                    UPSTREAM_ERRORS.labels("size", f"status_{resp.status}").inc()
+                    return None
+                if resp.content_length is None:
+                    UPSTREAM_ERRORS.labels("size", "no_length").inc()
+                return resp.content_length
+        except _FAILURES as exc:
+            raise self._failed("size", type(exc).__name__) from exc
+        finally:
+            UPSTREAM_LATENCY.labels("size").observe(time.perf_counter() - started)
+
     @staticmethod
     def _failed(kind: str, reason: str) -> UpstreamError:
         UPSTREAM_ERRORS.labels(kind, reason).inc()
