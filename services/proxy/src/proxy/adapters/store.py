@@ -1,6 +1,7 @@
 """The proxy's MongoDB documents.
 
-- `proxy_pages` `{_id: normalised name, found, fetched_at (epoch seconds), etag, versions, files: [...]}`
+- `proxy_pages` `{_id: normalised name, found, fetched_at (epoch seconds), etag, versions, files: [...],
+  sizes: [[filename, size learned by HEAD], ...]}`
 - `proxy_dists` `{_id: "<sha256>/<filename>", name, <UpstreamFile fields>, stored, stored_size,
   local_metadata_sha256, metadata_stored}`: every file of every page served, so a file URL handed out can
   be resolved by any replica. (Not `proxy_files`: nx-27017 takes `*_files` collections for GridFS.)
