@@ -92,7 +92,7 @@ def test_identical_reupload_succeeds_and_other_bytes_are_refused(registry_stack,
     assert other.name == wheel.name and other.read_bytes() != wheel.read_bytes()
     response = post_upload(tenant["upload_url"], tenant["token"], other, name="walk-demo", version="1.0.0")
     assert response.status_code == 400
-    assert response.json() == {"message": "Validation failed: File name has already been taken"}
+    assert response.json() == {"message": "400 Bad request - Validation failed: File name has already been taken"}
     files = requests.get(f"{tenant['simple_url']}/walk-demo", auth=("x", tenant["token"]), timeout=30)
     assert files.text.count("walk_demo-1.0.0-py3-none-any.whl<") == 1
 
@@ -101,7 +101,7 @@ def test_invalid_version_is_refused(registry_stack, tenant, demo_dists) -> None:
     response = post_upload(tenant["upload_url"], tenant["token"], demo_dists[0], name="walk-demo",
                            version="1.2.3-45-abcdefgh", filename="walk_demo-1.2.3-py3-none-any.whl")
     assert response.status_code == 400
-    assert response.json() == {"message": "Validation failed: Version is invalid"}
+    assert response.json() == {"message": "400 Bad request - Validation failed: Version is invalid"}
 
 
 def test_long_description_is_truncated(registry_stack, tenant, tmp_path: Path) -> None:

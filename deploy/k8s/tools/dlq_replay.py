@@ -68,9 +68,11 @@ async def replay(amqp_url: str, exchange: str, limit: int | None, dry_run: bool)
                 await message.nack(requeue=True)
                 raise
             await message.ack()
+        # Counted before the held messages go back: a nack has no reply, so a count taken after it could
+        # miss messages the broker has not requeued yet. Held (unacked) messages are not in the count.
+        left = (await dead.declare()).message_count + len(held)  # passive, like the first declaration
         for message in held:
             await message.nack(requeue=True)
-        left = (await dead.declare()).message_count  # passive, like the first declaration
     return {"replayed": 0 if dry_run else len(seen), "dead_letter_queue": f"{work_queue}.dead",
             "left": left, "messages": seen}
 

@@ -149,7 +149,7 @@ async def test_size_limit_while_streaming(harness) -> None:
     big = wheel_bytes(payload=bytes(range(256)) * 800)  # stored, not compressed: > 100 000 bytes
     assert len(big) > h["settings"].upload_max_file_size
     r = await h["client"].post(h["url"], data=form(big), headers=auth(h["api"]))
-    assert (r.status, await r.json()) == (400, {"message": "File is too large"})
+    assert (r.status, await r.json()) == (400, {"message": "400 Bad request - File is too large"})
     await assert_nothing_kept(h)
 
 
@@ -157,7 +157,8 @@ async def test_worker_rejection_reaches_uploader(harness) -> None:
     h = harness
     h["worker"].reject_reason = "Invalid distribution file: missing .dist-info/METADATA"
     r = await h["client"].post(h["url"], data=form(wheel_bytes()), headers=auth(h["api"]))
-    assert (r.status, await r.json()) == (400, {"message": "Invalid distribution file: missing .dist-info/METADATA"})
+    assert (r.status, await r.json()) == (
+        400, {"message": "400 Bad request - Invalid distribution file: missing .dist-info/METADATA"})
     assert await h["mongo"].distributions.count_documents({}) == 0
 
 
@@ -178,7 +179,7 @@ async def test_identical_reupload_and_taken_name(harness) -> None:
     assert (first.status, again.status) == (201, 201)
     other = await h["client"].post(h["url"], data=form(wheel_bytes(payload=b"y = 2\n")), headers=auth(h["api"]))
     assert (other.status, await other.json()) == (
-        400, {"message": "Validation failed: File name has already been taken"})
+        400, {"message": "400 Bad request - Validation failed: File name has already been taken"})
     assert await h["mongo"].distributions.count_documents({}) == 1
     assert len(await stored_objects(h)) == 1
 

@@ -60,6 +60,7 @@ class Registry:
     store: ObjectStore
     token: str
     url: str
+    last_reason: str | None = None  # the reason phrase of the last upload's status line
 
     async def upload(self, data: bytes, filename: str = WHEEL, name: str = "demo_pkg", version: str = "1.0",
                      **fields: str) -> tuple[int, dict[str, Any]]:
@@ -75,6 +76,7 @@ class Registry:
         basic = base64.b64encode(f"__token__:{self.token}".encode()).decode()
         response = await self.client.post(self.url, data=body, headers={
             "Authorization": f"Basic {basic}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        self.last_reason = response.reason
         return response.status, await response.json()
 
     async def assert_nothing_kept(self) -> None:
@@ -148,36 +150,41 @@ async def _delete_queues(settings: WorkerSettings) -> None:
         await broker.close()
 
 
+def bad(reason: str) -> dict[str, str]:
+    """The body GitLab's `bad_request!` writes (SPEC §4); the status line carries `reason` too."""
+    return {"message": f"400 Bad request - {reason}"}
+
+
 def invalid(reason: str) -> dict[str, str]:
-    return {"message": f"Invalid distribution file: {reason}"}
+    return bad(f"Invalid distribution file: {reason}")
 
 
 # Refused by upload-api from the form and the stream: (file bytes, upload() keywords, body).
 FORM_CASES: dict[str, tuple[bytes, dict[str, str], dict[str, str]]] = {
     "invalid version": (wheel(), {"version": "1.2.3-45-abcdefgh", "filename": "demo_pkg-1.2.3-py3-none-any.whl"},
-                        {"message": "Validation failed: Version is invalid"}),
-    "invalid name": (wheel(), {"name": "-demo-"}, {"message": "Validation failed: Name is invalid"}),
-    "name disagrees with the file name": (wheel(), {"name": "other"}, {
-        "message": "Invalid file name: the name in the file name (demo-pkg) does not match the package name (other)"}),
-    "version disagrees with the file name": (wheel(), {"version": "2.0"}, {
-        "message": "Invalid file name: the version in the file name (1) does not match the package version (2.0)"}),
-    "not a distribution": (wheel(), {"filename": "demo_pkg-1.0.exe"}, {
-        "message": "Invalid file name: a distribution must be a wheel (.whl) or an sdist (.tar.gz, .zip)"}),
-    "other archive suffix": (sdist_tar(), {"filename": "demo_pkg-1.0.tar.bz2"}, {
-        "message": "Invalid file name: a distribution must be a wheel (.whl) or an sdist (.tar.gz, .zip)"}),
-    "unparsable wheel name": (wheel(), {"filename": "demo_pkg-1.0.whl"}, {
-        "message": "Invalid file name: Invalid wheel filename (wrong number of parts): 'demo_pkg-1.0'"}),
-    "slash": (wheel(), {"filename": "../demo_pkg-1.0-py3-none-any.whl"}, {"message": SEPARATORS}),
-    "backslash": (wheel(), {"filename": "x\\demo_pkg-1.0-py3-none-any.whl"}, {"message": SEPARATORS}),
-    "control character": (wheel(), {"filename": "demo_pkg-1.0-py3-none-any\t.whl"}, {"message": SEPARATORS}),
+                        bad("Validation failed: Version is invalid")),
+    "invalid name": (wheel(), {"name": "-demo-"}, bad("Validation failed: Name is invalid")),
+    "name disagrees with the file name": (wheel(), {"name": "other"},
+        bad("Invalid file name: the name in the file name (demo-pkg) does not match the package name (other)")),
+    "version disagrees with the file name": (wheel(), {"version": "2.0"},
+        bad("Invalid file name: the version in the file name (1) does not match the package version (2.0)")),
+    "not a distribution": (wheel(), {"filename": "demo_pkg-1.0.exe"},
+        bad("Invalid file name: a distribution must be a wheel (.whl) or an sdist (.tar.gz, .zip)")),
+    "other archive suffix": (sdist_tar(), {"filename": "demo_pkg-1.0.tar.bz2"},
+        bad("Invalid file name: a distribution must be a wheel (.whl) or an sdist (.tar.gz, .zip)")),
+    "unparsable wheel name": (wheel(), {"filename": "demo_pkg-1.0.whl"},
+        bad("Invalid file name: Invalid wheel filename (wrong number of parts): 'demo_pkg-1.0'")),
+    "slash": (wheel(), {"filename": "../demo_pkg-1.0-py3-none-any.whl"}, bad(SEPARATORS)),
+    "backslash": (wheel(), {"filename": "x\\demo_pkg-1.0-py3-none-any.whl"}, bad(SEPARATORS)),
+    "control character": (wheel(), {"filename": "demo_pkg-1.0-py3-none-any\t.whl"}, bad(SEPARATORS)),
     # aiohttp refuses other control characters in a part's headers before the file name is seen.
     "control character in a header": (wheel(), {"filename": "demo_pkg-1.0-py3-none-any\x07.whl"},
-                                      {"message": "400 Bad request - malformed multipart body"}),
-    "sha256 mismatch": (wheel(), {"sha256_digest": hashlib.sha256(b"other").hexdigest()}, {"message": DIGEST_MISMATCH}),
-    "md5 mismatch": (wheel(), {"md5_digest": hashlib.md5(b"other").hexdigest()}, {"message": DIGEST_MISMATCH}),
+                                      bad("malformed multipart body")),
+    "sha256 mismatch": (wheel(), {"sha256_digest": hashlib.sha256(b"other").hexdigest()}, bad(DIGEST_MISMATCH)),
+    "md5 mismatch": (wheel(), {"md5_digest": hashlib.md5(b"other").hexdigest()}, bad(DIGEST_MISMATCH)),
     "blake2_256 mismatch": (wheel(), {"blake2_256_digest": hashlib.blake2b(b"other", digest_size=32).hexdigest()},
-                            {"message": DIGEST_MISMATCH}),
-    "too large": (wheel(extra=[("demo_pkg/blob.bin", os.urandom(MAX_SIZE))]), {}, {"message": "File is too large"}),
+                            bad(DIGEST_MISMATCH)),
+    "too large": (wheel(extra=[("demo_pkg/blob.bin", os.urandom(MAX_SIZE))]), {}, bad("File is too large")),
 }
 
 # Refused by the metadata-worker after reading the stored file: (file name, file bytes, body).
@@ -221,6 +228,8 @@ CONTENT_CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
 async def test_form_and_stream_rejections_keep_nothing(registry: Registry, case: str) -> None:
     data, fields, body = FORM_CASES[case]
     assert await registry.upload(data, **fields) == (400, body)
+    # twine, pdm and hatch print only the status line: it says why as well
+    assert registry.last_reason == body["message"].removeprefix("400 Bad request - ")
     await registry.assert_nothing_kept()
 
 
@@ -230,6 +239,7 @@ async def test_content_rejections_reach_the_uploader_and_keep_nothing(registry: 
     assert len(data) < MAX_SIZE, "the limit would refuse it first"
     assert await registry.upload(data, filename=filename, sha256_digest=hashlib.sha256(data).hexdigest()) == (
         400, body)
+    assert registry.last_reason == body["message"].removeprefix("400 Bad request - ")
     await registry.assert_nothing_kept()
 
 
@@ -249,11 +259,11 @@ async def test_multipart_uploads_are_whole_or_leave_nothing(service_env: dict[st
     payload = os.urandom(11 * 1024 * 1024)  # incompressible: the wheel is as large as it looks
     async with running_registry(service_env, 12 * 1024 * 1024) as registry:
         too_big = wheel(extra=[("demo_pkg/blob.bin", payload + os.urandom(2 * 1024 * 1024))])
-        assert await registry.upload(too_big) == (400, {"message": "File is too large"})
+        assert await registry.upload(too_big) == (400, bad("File is too large"))
         await registry.assert_nothing_kept()
         data = wheel(extra=[("demo_pkg/blob.bin", payload)])
         assert await registry.upload(data, md5_digest=hashlib.md5(b"x").hexdigest()) == (
-            400, {"message": DIGEST_MISMATCH})
+            400, bad(DIGEST_MISMATCH))
         await registry.assert_nothing_kept()
 
         assert await registry.upload(data, sha256_digest=hashlib.sha256(data).hexdigest()) == (

@@ -20,6 +20,16 @@ log = structlog.get_logger()
 
 async def upload(request: web.Request) -> web.Response:
     """E4 `POST /api/v4/projects/:id/packages/pypi`."""
+    try:
+        return await _upload(request)
+    except ClientDisconnected:
+        # Routine (a cancelled twine, a dropped network): nothing was kept and nobody reads the answer.
+        UPLOADS.labels("client_disconnected").inc()
+        log.info("upload_client_disconnected")
+        raise
+
+
+async def _upload(request: web.Request) -> web.Response:
     reader, form = await open_form(request)
     username, password = basic_credentials(request)
     ctx = UploadContext(request.match_info["project_id"], username, password, request[CORRELATION_ID])
@@ -28,9 +38,6 @@ async def upload(request: web.Request) -> web.Response:
     try:
         outcome = await service.upload(ctx, form)
     except ClientDisconnected:
-        # Routine (a cancelled twine, a dropped network): nothing was kept and nobody reads the answer.
-        UPLOADS.labels("client_disconnected").inc()
-        log.info("upload_client_disconnected")
         raise
     except DomainError as exc:
         UPLOADS.labels(f"rejected_{exc.status}").inc()
