@@ -93,6 +93,12 @@ def test_identical_reupload_succeeds_and_other_bytes_are_refused(registry_stack,
     response = post_upload(tenant["upload_url"], tenant["token"], other, name="walk-demo", version="1.0.0")
     assert response.status_code == 400
     assert response.json() == {"message": "400 Bad request - Validation failed: File name has already been taken"}
+    # twine (like pdm and hatch) prints the status line, not the body: the reason is there, through the gateway
+    assert response.reason == "Validation failed: File name has already been taken"
+    refused = twine_upload([other], env, "--repository-url", tenant["upload_url"], "-u", "x", "-p", tenant["token"])
+    assert refused.returncode != 0
+    printed = " ".join((refused.stdout + refused.stderr).split())  # rich wraps twine's lines
+    assert "Validation failed: File name has already been taken" in printed
     files = requests.get(f"{tenant['simple_url']}/walk-demo", auth=("x", tenant["token"]), timeout=30)
     assert files.text.count("walk_demo-1.0.0-py3-none-any.whl<") == 1
 
