@@ -106,6 +106,49 @@ def test_bad_input_gets_a_clear_4xx(world: dict[str, Any], case: str, method: st
         assert response.headers["WWW-Authenticate"] == 'Basic realm="GitLab Packages Registry"'
 
 
+# A POST anywhere but the upload route (SPEC §4): 405 where the path is a route for other methods, 404
+# elsewhere; never 2xx (a misconfigured twine must fail loudly) and never 5xx. (case, path with {p} the project
+# id and {g} the group id, expected status, Allow of a 405.)
+READ_ONLY = "GET,HEAD"
+NON_UPLOAD_POSTS: list[tuple[str, str, int, str | None]] = [
+    ("project index", "/api/v4/projects/{p}/packages/pypi/simple", 405, READ_ONLY),
+    ("project index, slash", "/api/v4/projects/{p}/packages/pypi/simple/", 405, READ_ONLY),
+    ("project index by path", "/api/v4/projects/fuzz%2Ftarget/packages/pypi/simple/", 405, READ_ONLY),
+    ("package page", "/api/v4/projects/{p}/packages/pypi/simple/fuzz-kept", 405, READ_ONLY),
+    ("package page, slash", "/api/v4/projects/{p}/packages/pypi/simple/fuzz-kept/", 405, READ_ONLY),
+    ("file", f"/api/v4/projects/{{p}}/packages/pypi/files/{SHA}/fuzz_kept-1.0-py3-none-any.whl", 405, READ_ONLY),
+    ("core metadata", f"/api/v4/projects/{{p}}/packages/pypi/files/{SHA}/fuzz_kept-1.0-py3-none-any.whl.metadata",
+     405, READ_ONLY),
+    ("group index", "/api/v4/groups/{g}/-/packages/pypi/simple/", 405, READ_ONLY),
+    ("group page", "/api/v4/groups/{g}/-/packages/pypi/simple/fuzz-kept", 405, READ_ONLY),
+    ("group file", f"/api/v4/groups/{{g}}/-/packages/pypi/files/{SHA}/fuzz_kept-1.0-py3-none-any.whl", 405, READ_ONLY),
+    ("group upload (there is none)", "/api/v4/groups/{g}/-/packages/pypi", 404, None),
+    ("group upload, slash", "/api/v4/groups/{g}/-/packages/pypi/", 404, None),
+    ("project packages", "/api/v4/projects/{p}/packages", 405, READ_ONLY),
+    ("group packages", "/api/v4/groups/{g}/packages", 405, READ_ONLY),
+    ("one package", "/api/v4/projects/{p}/packages/1", 405, "DELETE,GET,HEAD"),
+    ("package files", "/api/v4/projects/{p}/packages/1/package_files", 405, READ_ONLY),
+    ("one package file", "/api/v4/projects/{p}/packages/1/package_files/2", 405, "DELETE"),
+    ("upload path under the index", "/api/v4/projects/{p}/packages/pypi/simple/packages/pypi", 404, None),
+    ("unknown API path", "/api/v4/projects/{p}/nothing", 404, None),
+    ("outside the API", "/upload", 404, None),
+    ("the gateway's health", "/-/health", 405, "GET, HEAD"),
+]
+
+
+@pytest.mark.parametrize("auth", [True, False], ids=["with token", "anonymous"])
+@pytest.mark.parametrize(("case", "path", "status", "allow"), NON_UPLOAD_POSTS, ids=[c[0] for c in NON_UPLOAD_POSTS])
+def test_post_to_a_non_upload_path_is_404_or_405(world: dict[str, Any], case: str, path: str, status: int,
+                                                 allow: str | None, auth: bool) -> None:
+    url = world["base"] + path.format(p=world["project"], g=world["group"])
+    form = {"name": (None, "fuzz-kept"), "version": (None, "1.0"),
+            "content": ("fuzz_kept-1.0-py3-none-any.whl", world["wheel"].read_bytes())}  # what twine would send
+    response = requests.post(url, files=form, timeout=30, auth=("__token__", world["token"]) if auth else None)
+    message = "405 Method Not Allowed" if status == 405 else "404 Not Found"
+    assert (response.status_code, response.json()) == (status, {"message": message}), case
+    assert response.headers.get("Allow") == allow, case
+
+
 def test_after_bad_input_nothing_was_lost_and_nothing_failed(world: dict[str, Any]) -> None:
     """Runs after the table (file order): the stored wheel is intact and no service logged an error."""
     auth = ("__token__", world["token"])

@@ -141,7 +141,9 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
             response = error_response(exc, app.get(REASON_PHRASES, False))
         except web.HTTPException as exc:
             if exc.status >= 400 and exc.content_type != "application/json":
-                response = json_error(exc.status, {"message": f"{exc.status} {exc.reason}"})
+                # aiohttp's own 404/405 in GitLab's shape; a 405 keeps its Allow (RFC 9110 requires it).
+                allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+                response = json_error(exc.status, {"message": f"{exc.status} {exc.reason}"}, allow)
             else:
                 raise
         status = response.status
