@@ -80,4 +80,3 @@ class ProxySettings(HttpSettings):
 
 class WorkerSettings(HttpSettings):
     worker_prefetch: int = 4
-    worker_max_retries: int = 3

@@ -18,7 +18,8 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
-from metadata_worker.app import BROKER, CONSUMER, create_app, work_queue_name
+from metadata_worker.adapters.messaging import retry_queue_name
+from metadata_worker.app import BROKER, CONSUMER, create_app, retry_policy, work_queue_name
 from metadata_worker.settings import WorkerSettings
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
@@ -172,7 +173,8 @@ class WorkerHarness:
         if self._dead_consumer is not None:
             queue, tag = self._dead_consumer
             await queue.cancel(tag)
-        for queue in (name, f"{name}.dead"):
+        delay_queues = [retry_queue_name(name, delay) for delay in retry_policy(self.settings).tiers_ms()]
+        for queue in (name, f"{name}.dead", *delay_queues):
             await channel.queue_delete(queue)
         for exchange in (self.settings.amqp_exchange, f"{self.settings.amqp_exchange}.dlx"):
             await channel.exchange_delete(exchange)
@@ -198,10 +200,17 @@ def _name_and_version(filename: str) -> tuple[str, str]:
 
 
 @pytest.fixture
-def worker_settings(service_env: dict[str, str]) -> WorkerSettings:
-    # No backoff, two retries: a transient failure reaches the dead-letter queue in milliseconds.
-    return settings_from_env(WorkerSettings, service_env, http_host="127.0.0.1", http_port=0,
-                             worker_retry_delay=0, worker_max_retries=2, shutdown_timeout=5)
+def worker_overrides() -> dict[str, Any]:
+    """Settings one test changes: parametrize it (`@pytest.mark.parametrize("worker_overrides", [{...}])`)."""
+    return {}
+
+
+@pytest.fixture
+def worker_settings(service_env: dict[str, str], worker_overrides: dict[str, Any]) -> WorkerSettings:
+    # One 0.2 s delay queue and a 1 s window: a transient failure is retried a few times, then dead-lettered.
+    settings = {"http_host": "127.0.0.1", "http_port": 0, "shutdown_timeout": 5, "worker_retry_delay": 0.2,
+                "worker_retry_delay_max": 0.2, "worker_retry_window": 1.0, **worker_overrides}
+    return settings_from_env(WorkerSettings, service_env, **settings)
 
 
 @pytest.fixture

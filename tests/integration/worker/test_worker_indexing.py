@@ -101,7 +101,7 @@ async def test_group_pages_hold_the_files_of_every_descendant_project(worker) ->
 
 async def test_sdists_are_read_from_s3_by_stream_and_by_range(worker) -> None:
     project = await worker.project()
-    # Incompressible bulk after PKG-INFO: the tar stream is abandoned once PKG-INFO is read.
+    # Incompressible bulk after PKG-INFO: the tar stream is read to its end, chunk by chunk.
     bulky_tar = tar_gz_of([("demo_pkg-1.0/PKG-INFO", core_metadata()),
                            ("demo_pkg-1.0/data.bin", os.urandom(2 * 1024 * 1024))])
     tar_event = await worker.store_distribution(project["_id"], "demo_pkg-1.0.tar.gz", bulky_tar)
@@ -173,13 +173,15 @@ async def test_transient_failure_is_retried_then_dead_lettered(worker) -> None:
     event = await worker.store_distribution(project["_id"], WHEEL, wheel(), state="uploading")
     await worker.publish(event, "corr-stuck")
 
-    # Settled in any order: a retried copy may finish before the original's ack is recorded.
-    outcomes = [await worker.next_outcome("distribution.stored") for _ in range(3)]
-    assert sorted(outcomes) == ["dead_lettered", "retried", "retried"]
+    retried = 0
+    while (outcome := await worker.next_outcome("distribution.stored")) == "retried":
+        retried += 1
+    assert outcome == "dead_lettered" and retried >= 1  # retried every 0.2 s for the 1 s window
     dead = await worker.next_dead_letter()
-    assert dead.headers["x-retries"] == 2 and dead.correlation_id == "corr-stuck"
+    assert dead.headers["x-retries"] == retried and dead.correlation_id == "corr-stuck"
     assert dead.type == "distribution.stored"
-    assert (await worker.packages.get_file(event.file_id))["state"] == "uploading"  # nothing was undone
+    # Given up on: the filename is free again (test_worker_retries.py has the details).
+    assert await worker.packages.get_file(event.file_id) is None
 
 
 async def test_deleted_file_objects_are_removed(worker) -> None:

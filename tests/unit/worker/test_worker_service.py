@@ -35,7 +35,12 @@ class FakeFiles:
         return dict(doc) if doc else None
 
     async def release(self, file_id: int, upload_id: str | None = None) -> bool:
-        return self.docs.pop(file_id, None) is not None
+        """PackageRepository.release: only a reservation not installable, and the upload's if one is named."""
+        doc = self.docs.get(file_id)
+        if doc is None or doc["state"] == "installable" or (upload_id and doc.get("upload_id") != upload_id):
+            return False
+        del self.docs[file_id]
+        return True
 
     async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
         if file_id not in self.docs:
@@ -176,6 +181,25 @@ async def test_file_still_uploading_is_a_transient_failure() -> None:
     with pytest.raises(FileNotReady):
         await svc.distribution_stored(event(), "c")
     assert publisher.sent == []
+
+
+@pytest.mark.parametrize("state", ["processing", "uploading"])
+async def test_abandoned_distribution_frees_its_filename(state: str) -> None:
+    files, dists = FakeFiles({1: stored_doc(state)}), FakeDistributions(accepted())
+    svc, _pages, publisher = service(files, dists)
+    assert await svc.distribution_abandoned(event()) is True
+    assert files.docs == {}
+    assert dists.deleted == ["files/5/u1/demo_pkg-1.0.tar.gz"]  # the reservation's object, after it
+    assert publisher.sent == []
+
+
+@pytest.mark.parametrize("doc", [None, stored_doc("installable"), {**stored_doc(), "upload_id": "another upload"}])
+async def test_abandoning_leaves_what_is_not_this_uploads_reservation(doc: dict[str, Any] | None) -> None:
+    files = FakeFiles({1: doc} if doc else {})
+    dists = FakeDistributions(accepted())
+    svc, _pages, _publisher = service(files, dists)
+    assert await svc.distribution_abandoned(event()) is False
+    assert files.docs == ({1: doc} if doc else {}) and dists.deleted == []
 
 
 async def test_file_deleted_removes_every_object() -> None:

@@ -19,10 +19,11 @@ from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, m
 from .adapters.messaging import WorkerPublisher
 from .adapters.objects import S3Distributions
 from .handlers import BINDINGS, Consumer
+from .retries import RetryPolicy
 from .service import IndexingService
 from .settings import WorkerSettings
 
-__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "work_queue_name"]
+__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "retry_policy", "work_queue_name"]
 CONSUMER = web.AppKey("consumer", Consumer)
 
 log = structlog.get_logger()
@@ -31,6 +32,12 @@ log = structlog.get_logger()
 def work_queue_name(settings: WorkerSettings) -> str:
     """`<exchange>.metadata-worker` (contracts.md); its dead-letter queue is `<name>.dead`."""
     return f"{settings.amqp_exchange}.metadata-worker"
+
+
+def retry_policy(settings: WorkerSettings) -> RetryPolicy:
+    """The backoff and window of transient failures; its delays name the queues `<work queue>.retry.<s>`."""
+    return RetryPolicy.from_seconds(settings.worker_retry_delay, settings.worker_retry_delay_max,
+                                    settings.worker_retry_window)
 
 
 def create_app(settings: WorkerSettings) -> web.Application:
@@ -43,12 +50,14 @@ def create_app(settings: WorkerSettings) -> web.Application:
         await announcer.start()
         publisher = WorkerPublisher(app[BROKER], work_queue_name(settings), announcer)
         service = IndexingService(packages, distributions, PageBuilder(app[MONGO], packages), publisher)
-        consumer = Consumer(service, publisher, max_retries=settings.worker_max_retries,
-                            retry_delay=settings.worker_retry_delay, retry_delay_max=settings.worker_retry_delay_max)
+        policy = retry_policy(settings)
+        consumer = Consumer(service, publisher, policy)
         queue = await app[BROKER].declare_work_queue(work_queue_name(settings), BINDINGS, settings.worker_prefetch)
+        retry_queues = await publisher.declare_retry_queues(policy.tiers_ms())
         await consumer.start(queue)
         app[CONSUMER] = consumer
-        log.info("consumer_started", queue=queue.name, bindings=list(BINDINGS), prefetch=settings.worker_prefetch)
+        log.info("consumer_started", queue=queue.name, bindings=list(BINDINGS), prefetch=settings.worker_prefetch,
+                 retry_queues=retry_queues, retry_window=settings.worker_retry_window)
         yield
         await consumer.stop(settings.shutdown_timeout)
         distributions.close()

@@ -1,5 +1,5 @@
-"""The worker's use cases (DESIGN.md "Upload", step 4): index or reject a stored distribution; remove
-the objects of deleted files.
+"""The worker's use cases (DESIGN.md "Upload", step 4): index or reject a stored distribution; free the
+filename of one given up on; remove the objects of deleted files.
 
 Every step is idempotent, so a redelivered message changes nothing: a file already installable only
 has its pages checked and its events sent again; a reservation already gone is acknowledged.
@@ -109,6 +109,22 @@ class IndexingService:
             return Outcome.SKIPPED
         await self._announce(doc, event, correlation_id, indexed_ms=_ms(inspected, time.perf_counter()))
         return Outcome.INDEXED
+
+    async def distribution_abandoned(self, event: DistributionStored) -> bool:
+        """Free the filename of a stored distribution the worker gave up on (its retry window passed): drop
+        the reservation, then the object. True if there was one to drop.
+
+        Only a reservation that is still this upload's and not installable is dropped (a file indexed
+        before a later step failed stays). The object goes after the reservation, never before: an object
+        left behind costs storage, a reservation left without its object would block the filename."""
+        doc = await self.files.get_file(event.file_id)
+        released = False
+        if doc is not None:
+            released = await self.files.release(doc["_id"], event.upload_id or doc.get("upload_id"))
+            if released:
+                await self.distributions.delete(doc["object_key"])
+        log.warning("distribution_abandoned", **_facts(event), released=released)
+        return released
 
     async def file_deleted(self, event: FileDeleted) -> Outcome:
         for key in event.object_keys:

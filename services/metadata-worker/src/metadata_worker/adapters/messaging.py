@@ -2,11 +2,13 @@
 
 A retry must keep the message's identity (`message_id`, `correlation_id`, `type`), which
 `Broker.publish` does not (it stamps a fresh message id), so it goes through the channel here. It is
-sent through the default exchange straight to the work queue: other queues bound to the event's
-routing key must not see it twice.
+sent through the default exchange to one of the work queue's delay queues (retries.py), which hands it
+back to the work queue once its delay has passed: other queues bound to the event's routing key must
+not see it twice.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import aio_pika
@@ -17,6 +19,15 @@ from registry_shared.events import Event
 from registry_shared.replicas import Announcer
 
 RETRIES_HEADER = "x-retries"
+# Epoch milliseconds of the message's first transient failure: the retry window runs from there.
+FIRST_FAILURE_HEADER = "x-first-failure-ms"
+
+
+def retry_queue_name(queue_name: str, delay_ms: int) -> str:
+    """`<work queue>.retry.<seconds>`: the delay queue whose messages wait `delay_ms` (`...retry.0.2`,
+    `...retry.300`). Exact to the millisecond, so two delays never share a name (nor a queue's TTL)."""
+    seconds, ms = divmod(delay_ms, 1000)
+    return f"{queue_name}.retry.{seconds}" + (f".{ms:03d}".rstrip("0") if ms else "")
 
 
 class WorkerPublisher:
@@ -33,9 +44,23 @@ class WorkerPublisher:
         else:
             await self.broker.publish(event, correlation_id, routing_key)
 
-    async def republish(self, message: AbstractIncomingMessage, retries: int) -> None:
-        """Queue `message` again on the work queue with `x-retries` = `retries`; confirmed."""
-        headers: dict[str, Any] = {**(message.headers or {}), RETRIES_HEADER: retries}
+    async def declare_retry_queues(self, delays_ms: Iterable[int]) -> list[str]:
+        """One durable delay queue per delay: messages expire after it and go back to the work queue
+        (through the default exchange). Idempotent: the arguments follow from the name."""
+        names = []
+        for delay_ms in delays_ms:
+            name = retry_queue_name(self.queue_name, delay_ms)
+            await self.broker.channel.declare_queue(name, durable=True, arguments={
+                "x-message-ttl": delay_ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue_name})
+            names.append(name)
+        return names
+
+    async def retry_later(self, message: AbstractIncomingMessage, retries: int, first_failure_ms: int,
+                          delay_ms: int) -> None:
+        """Queue `message` again, `delay_ms` from now (0: straight to the work queue), with `x-retries` =
+        `retries` and the time of its first failure; confirmed by the broker."""
+        headers: dict[str, Any] = {**(message.headers or {}), RETRIES_HEADER: retries,
+                                   FIRST_FAILURE_HEADER: first_failure_ms}
         copy = aio_pika.Message(
             body=message.body,
             headers=headers,
@@ -45,12 +70,23 @@ class WorkerPublisher:
             correlation_id=message.correlation_id,
             type=message.type,
         )
-        await self.broker.channel.default_exchange.publish(copy, routing_key=self.queue_name, timeout=10)
+        routing_key = retry_queue_name(self.queue_name, delay_ms) if delay_ms > 0 else self.queue_name
+        await self.broker.channel.default_exchange.publish(copy, routing_key=routing_key, timeout=10)
 
 
 def retries_of(message: AbstractIncomingMessage) -> int:
     """How many times this message was already retried (a missing or garbled header counts as 0)."""
+    return _int_header(message, RETRIES_HEADER, 0)
+
+
+def first_failure_of(message: AbstractIncomingMessage, now_ms: int) -> int:
+    """When this message first failed (epoch ms): its header, or `now_ms` for a first failure. A value in
+    the future (a garbled header, a skewed clock) counts as now, so it cannot stretch the window."""
+    return min(_int_header(message, FIRST_FAILURE_HEADER, now_ms), now_ms)
+
+
+def _int_header(message: AbstractIncomingMessage, name: str, default: int) -> int:
     try:
-        return max(int((message.headers or {}).get(RETRIES_HEADER, 0)), 0)  # type: ignore[arg-type]
+        return max(int((message.headers or {}).get(name, default)), 0)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return 0
+        return default
