@@ -8,9 +8,10 @@ needs to be installed. From a machine with kubectl:
     kubectl exec -i deploy/<release>-registry-metadata-worker -- python - --limit 100 < deploy/k8s/tools/dlq_replay.py
 
 Each message keeps its body, type, message id and correlation id (so its logs join the original upload's);
-the dead-letter history (`x-death`) and the worker's retry count (`x-retries`) are dropped, so it gets
-the full number of retries again. It goes through the default exchange straight to the work queue, as
-the worker's own retries do: no other queue bound to its routing key sees it twice. A message is acked
+the dead-letter history (`x-death`), the worker's retry count (`x-retries`) and the time of its first
+failure (`x-first-failure-ms`) are dropped, so it gets a full retry window again. It goes through the
+default exchange straight to the work queue, as the worker's own retries do: no other queue bound to its
+routing key sees it twice. A message is acked
 in the dead-letter queue only after the broker confirmed its copy, so a failure leaves it where it was.
 Prints one JSON object: {"replayed": n, "dead_letter_queue": name, "left": m, "messages": [...]}.
 """
@@ -27,7 +28,8 @@ import aio_pika
 from registry_shared.settings import CommonSettings
 
 DROPPED_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-                   "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-retries")
+                   "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-retries",
+                   "x-first-failure-ms")
 
 
 def describe(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, Any]:
