@@ -128,6 +128,10 @@ async def test_a_message_failing_past_the_window_is_dead_lettered_and_frees_its_
     assert time.time() * 1000 - first_failure >= 1000  # the 1 s window had passed
     assert dead.headers[RETRIES_HEADER] == retried >= 2  # every 0.2 s until then
     assert (dead.correlation_id, dead.type) == ("corr-down", "distribution.stored")
+    # The broker's history is that of the last trip only: the count lives in x-retries, nothing piles up.
+    assert sorted((d["queue"], d["reason"], d["count"]) for d in dead.headers["x-death"]) == [
+        (work_queue_name(worker.settings), "rejected", 1),
+        (retry_queue_name(work_queue_name(worker.settings), 200), "expired", 1)]
 
     # The upload that will never be indexed no longer holds its filename, nor its bytes.
     assert await worker.packages.get_file(event.file_id) is None

@@ -21,6 +21,10 @@ from registry_shared.replicas import Announcer
 RETRIES_HEADER = "x-retries"
 # Epoch milliseconds of the message's first transient failure: the retry window runs from there.
 FIRST_FAILURE_HEADER = "x-first-failure-ms"
+# The broker's record of the last trip through a delay queue; not copied, so it cannot pile up over a retry
+# window (x-retries and x-first-failure-ms say what matters).
+_DEATH_HEADERS = frozenset({"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+                            "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason"})
 
 
 def retry_queue_name(queue_name: str, delay_ms: int) -> str:
@@ -59,8 +63,8 @@ class WorkerPublisher:
                           delay_ms: int) -> None:
         """Queue `message` again, `delay_ms` from now (0: straight to the work queue), with `x-retries` =
         `retries` and the time of its first failure; confirmed by the broker."""
-        headers: dict[str, Any] = {**(message.headers or {}), RETRIES_HEADER: retries,
-                                   FIRST_FAILURE_HEADER: first_failure_ms}
+        kept = {name: value for name, value in (message.headers or {}).items() if name not in _DEATH_HEADERS}
+        headers: dict[str, Any] = {**kept, RETRIES_HEADER: retries, FIRST_FAILURE_HEADER: first_failure_ms}
         copy = aio_pika.Message(
             body=message.body,
             headers=headers,
