@@ -4,9 +4,11 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import struct
 import tarfile
 import tracemalloc
 import warnings
+import zlib
 
 import pytest
 
@@ -15,6 +17,7 @@ from metadata_worker.inspect import (
     ArchiveFormat,
     Expected,
     InvalidDistribution,
+    _content_errors,
     archive_format,
     inspect_sdist_tar,
     inspect_sdist_zip,
@@ -416,3 +419,20 @@ def test_other_metadata_versions_are_refused(version: str) -> None:
     metadata = core_metadata().replace(b"Metadata-Version: 2.1", f"Metadata-Version: {version}".encode())
     assert reject_reason(inspect_wheel, wheel(metadata=metadata)) == (
         f"unsupported Metadata-Version '{version}' (1.0 to 2.x are accepted)")
+
+
+@pytest.mark.parametrize("error", [ValueError("x"), NotImplementedError("zip file version 25.5"), struct.error("x"),
+                                   OverflowError("x"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x"), KeyError("x"),
+                                   IndexError("x"), EOFError(), zlib.error("x"), tarfile.ReadError("x"),
+                                   RecursionError()])
+def test_every_parser_error_is_a_content_problem(error: Exception) -> None:
+    with pytest.raises(InvalidDistribution, match="corrupt tar.gz archive") as info, _content_errors(
+            "corrupt tar.gz archive"):
+        raise error
+    assert info.value.__cause__ is error
+
+
+@pytest.mark.parametrize("error", [ObjectReadError("streamed read failed"), MemoryError()])
+def test_a_failing_read_or_a_process_short_of_memory_is_not(error: Exception) -> None:
+    with pytest.raises(type(error)), _content_errors("corrupt zip archive"):
+        raise error
