@@ -289,6 +289,10 @@ TAR_AFTER_PKG_INFO = {
                      "link 'demo_pkg-1.0/evil' points outside the top-level directory"),
     "duplicate PKG-INFO": (("demo_pkg-1.0/PKG-INFO", core_metadata(version="6.6.6")),
                            "duplicate member 'demo_pkg-1.0/PKG-INFO'"),
+    "character device": (symlink("demo_pkg-1.0/tty", "", kind=tarfile.CHRTYPE),
+                         "member 'demo_pkg-1.0/tty' is a device or a FIFO"),
+    "FIFO": (symlink("demo_pkg-1.0/pipe", "", kind=tarfile.FIFOTYPE),
+             "member 'demo_pkg-1.0/pipe' is a device or a FIFO"),
 }
 
 
@@ -297,6 +301,17 @@ def test_sdist_tar_refuses_a_bad_member_after_pkg_info(case: str) -> None:
     member, reason = TAR_AFTER_PKG_INFO[case]
     entry = (member, b"x") if isinstance(member, str) else member
     assert reject_reason(inspect_sdist_tar, tar_gz_of([*sdist_entries(), entry])) == reason
+
+
+def test_sdist_tar_refuses_a_member_hidden_behind_a_garbage_header() -> None:
+    """tarfile alone would take the garbage block for the end of the archive; GNU tar skips it and
+    extracts the `../` member that follows, so the archive is refused as corrupt."""
+    hidden = gzip.decompress(tar_gz_of([("../evil", b"x")]))
+    body = gzip.decompress(tar_gz_of(sdist_entries()))
+    end = len(body.rstrip(b"\0"))
+    end += -end % 512  # the end of the last member's data: the end-of-archive zero blocks start here
+    archive = gzip.compress(body[:end] + b"\xab" * 512 + hidden)
+    assert reject_reason(inspect_sdist_tar, archive) == "corrupt tar.gz archive: a member header is invalid"
 
 
 def test_sdist_tar_accepts_links_that_stay_inside() -> None:

@@ -223,13 +223,28 @@ def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
     with _content_errors("corrupt tar.gz archive"):
         gunzip = GunzipReader(stream)
         try:
-            tar = tarfile.open(fileobj=gunzip, mode="r|")  # noqa: SIM115 - closed below
+            tar = tarfile.open(fileobj=gunzip, mode="r|", tarinfo=_StrictTarInfo)  # noqa: SIM115 - closed below
         except (tarfile.TarError, EOFError) as exc:
             raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive") from exc
         try:
             return _scan_tar(tar, expected)
         finally:
             tar.close()
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile takes an invalid header after the first member for the end of the archive and stops there,
+    while GNU tar skips it and extracts what follows: a member hidden behind a garbage block would go
+    unchecked. Only a zero block (or the end of the data) ends an archive here; anything else is corrupt."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+            if tarfile_.offset == 0:
+                raise  # not a tar at all: tarfile.open says so
+            raise InvalidDistribution("corrupt tar.gz archive: a member header is invalid") from exc
 
 
 def _scan_tar(tar: tarfile.TarFile, expected: Expected) -> Inspection:
@@ -268,6 +283,8 @@ def _check_tar_member(name: str, member: tarfile.TarInfo, top: str | None) -> st
         raise InvalidDistribution("several top-level directories")
     if member.issym() or member.islnk():
         _check_link_target(name, member, top)
+    elif member.ischr() or member.isblk() or member.isfifo():
+        raise InvalidDistribution(f"member {_show(name)} is a device or a FIFO")
     return top
 
 
