@@ -106,7 +106,7 @@ async def running_registry(service_env: dict[str, str], max_size: int) -> AsyncI
     upload_settings = settings_from_env(UploadSettings, service_env, upload_max_file_size=max_size,
                                         upload_part_size=PART_SIZE, upload_verdict_timeout=20)
     worker_settings = settings_from_env(WorkerSettings, service_env, http_host="127.0.0.1", http_port=0,
-                                        worker_retry_delay=0, worker_max_retries=1)
+                                        worker_retry_delay=0, worker_retry_window=5)
     worker = web.AppRunner(create_worker_app(worker_settings))
     await worker.setup()
     await web.TCPSite(worker, "127.0.0.1", 0).start()
