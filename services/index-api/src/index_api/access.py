@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_shared.auth import JOB_TOKEN_USERNAME, AccessFactsService, CredentialResolver
+from registry_shared.access_cache import authenticate
+from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.domain.access import (
     ANONYMOUS,
     AccessFacts,
@@ -22,12 +22,10 @@ from registry_shared.domain.access import (
     authorize_read,
     can_read_packages,
 )
-from registry_shared.errors import NotFound, Unauthorized
+from registry_shared.errors import NotFound
 
 from .cache import MISSING, TtlCache
 from .ports import ReadRepository
-
-_REJECTED = object()  # a cached 401 (bad job token, revoked or expired token)
 
 
 @dataclass(frozen=True)
@@ -102,22 +100,7 @@ class ReadAccess:
         return doc
 
     async def authenticate(self, username: str | None, password: str | None) -> Principal:
-        if not password:
-            return await self.resolver.resolve(username, password)
-        # Keyed by a hash, never the secret; the username only matters for job tokens.
-        key = (username == JOB_TOKEN_USERNAME, hashlib.sha256(password.encode("utf-8", "surrogateescape")).hexdigest())
-        cached = self.caches.credentials.get(key)
-        if cached is _REJECTED:
-            raise Unauthorized()
-        if cached is not MISSING:
-            return cached
-        try:
-            principal = await self.resolver.resolve(username, password)
-        except Unauthorized:
-            self.caches.credentials.put(key, _REJECTED)
-            raise
-        self.caches.credentials.put(key, principal)
-        return principal
+        return await authenticate(self.resolver, self.caches.credentials, username, password)
 
     async def authorize(self, principal: Principal, kind: str, doc: dict[str, Any]) -> ReadScope:
         """403 / 401 / 404 per SPEC §3.1, else the scope as this caller may read it.

@@ -6,64 +6,18 @@ Every replica holds its own copy; the events each replica receives on its privat
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection, Hashable, Iterable
-from typing import Any, Generic, NamedTuple, TypeVar
+from collections.abc import AsyncIterator, Collection, Iterable
+from typing import Any, NamedTuple
 
+from registry_shared.access_cache import MISSING, TtlCache
 from registry_shared.domain.names import normalize_name
 from registry_shared.logging import get_logger
 
 from .ports import Blobs
 
 log = get_logger()
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-MISSING: Any = object()
-
-
-class TtlCache(Generic[K, V]):
-    """A dict whose entries live `ttl` seconds; bounded, cleared wholesale on revocation events."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: dict[K, tuple[float, V]] = {}
-
-    def get(self, key: K) -> V:
-        """The value, or MISSING when absent or expired."""
-        found = self._entries.get(key)
-        if found is None:
-            return MISSING
-        expires, value = found
-        if expires <= self._clock():
-            self._entries.pop(key, None)
-            return MISSING
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._purge()
-        self._entries[key] = (self._clock() + self.ttl, value)
-
-    def clear(self) -> int:
-        dropped = len(self._entries)
-        self._entries.clear()
-        return dropped
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
-            del self._entries[key]
-        while len(self._entries) >= self.max_entries:  # still full: drop the oldest insertions
-            del self._entries[next(iter(self._entries))]
+__all__ = ["MISSING", "TtlCache"]  # shared with upload-api (registry_shared.access_cache), re-exported here
 
 
 class PageKey(NamedTuple):
