@@ -314,6 +314,18 @@ def test_sdist_tar_refuses_a_member_hidden_behind_a_garbage_header() -> None:
     assert reject_reason(inspect_sdist_tar, archive) == "corrupt tar.gz archive: a member header is invalid"
 
 
+@pytest.mark.parametrize("cut", [1, 4, 7, 8])
+def test_sdist_tar_cut_inside_the_gzip_trailer_is_refused(cut: int) -> None:
+    """The tar ends before the gzip stream does: its CRC-32 and size (the last 8 bytes) are checked too."""
+    assert reject_reason(inspect_sdist_tar, sdist_tar()[:-cut]) == "truncated gzip stream"
+
+
+def test_sdist_tar_with_a_wrong_gzip_crc_is_refused() -> None:
+    data = bytearray(sdist_tar())
+    data[-6] ^= 1  # inside the CRC-32 of the trailer
+    assert reject_reason(inspect_sdist_tar, bytes(data)) == "corrupt gzip stream"
+
+
 def test_sdist_tar_accepts_links_that_stay_inside() -> None:
     inside = [symlink("demo_pkg-1.0/src/link", "../pyproject.toml"), symlink("demo_pkg-1.0/here", "."),
               _hard_link("demo_pkg-1.0/copy", "demo_pkg-1.0/pyproject.toml")]

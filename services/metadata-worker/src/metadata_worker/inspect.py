@@ -227,9 +227,14 @@ def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
         except (tarfile.TarError, EOFError) as exc:
             raise InvalidDistribution("a .tar.gz sdist must be a gzip-compressed tar archive") from exc
         try:
-            return _scan_tar(tar, expected)
+            inspection = _scan_tar(tar, expected)
         finally:
             tar.close()
+        # tarfile stops at the end-of-archive blocks; the gzip stream's last bytes (its CRC-32 and size) are
+        # only checked once it is read to its end, so a file cut inside them would otherwise pass.
+        while gunzip.read(STREAM_CHUNK):
+            pass
+        return inspection
 
 
 class _StrictTarInfo(tarfile.TarInfo):
