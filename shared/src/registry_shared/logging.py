@@ -13,10 +13,12 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import structlog
+from structlog.typing import EventDict, Processor
 
 _SECRET_KEYS = re.compile(r"(token|password|secret|authorization)", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(://)([^/@:\s]+):([^/@\s]+)@")
@@ -33,7 +35,7 @@ def _secret_key(key: str) -> bool:
     return _SECRET_KEYS.search(key) is not None
 
 
-def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_logger: Any, _name: str, event: EventDict) -> EventDict:
     """Last line of defence: no secret reaches a log even if a caller passes one."""
     for key, value in event.items():  # values are replaced, never added or removed: safe while iterating
         if value is None or key == "credential_id":
@@ -53,7 +55,7 @@ class UtcTimeStamper:
         self._second = -1
         self._prefix = ""
 
-    def __call__(self, _logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _logger: Any, _name: str, event: EventDict) -> EventDict:
         now = time.time()
         second = int(now)
         if second != self._second:
@@ -65,19 +67,19 @@ class UtcTimeStamper:
 
 def configure_logging(service: str, level: str = "info", replica_id: str = "") -> None:
     """Configure structlog (and stdlib logging) to write JSON lines to stdout. Call once at start-up."""
-    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    numeric = logging.getLevelName(level.upper())  # an int for a known level name, else a string
     if not isinstance(numeric, int):
         numeric = logging.INFO
     static = {"service": service, "correlation_id": PROCESS_CORRELATION_ID}  # a bound id comes first
     if replica_id:
         static["replica"] = replica_id
 
-    def add_static(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_static(_logger: Any, _name: str, event: EventDict) -> EventDict:
         for k, v in static.items():
             event.setdefault(k, v)
         return event
 
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         UtcTimeStamper(),
@@ -123,9 +125,10 @@ def _dumps(event: dict[str, Any], default: Any = None) -> bytes:
         return json.dumps(event, default=default).encode()
 
 
-def _decoded(renderer: Any) -> Any:
-    def render(logger: Any, name: str, event: dict[str, Any]) -> str:
-        return renderer(logger, name, event).decode()
+def _decoded(renderer: Callable[[Any, str, EventDict], str | bytes]) -> Processor:
+    def render(logger: Any, name: str, event: EventDict) -> str:
+        rendered = renderer(logger, name, event)
+        return rendered.decode() if isinstance(rendered, bytes) else rendered
 
     return render
 

@@ -6,12 +6,15 @@ tests/integration/test_mongo_operations.py, which pins each of them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
+# A stored document as the driver returns it (the typed records over them live with their owners).
+Document = dict[str, Any]
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "users": [([("username", ASCENDING)], {"unique": True})],
     "groups": [([("path_lower", ASCENDING)], {"unique": True}), ([("parent_id", ASCENDING)], {})],
     "projects": [([("path_lower", ASCENDING)], {"unique": True}), ([("ancestor_ids", ASCENDING)], {})],
@@ -33,15 +36,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
 class Mongo:
     """The registry's database handle. One per process."""
 
-    client: AsyncMongoClient
-    db: AsyncDatabase
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
 
     @classmethod
     def connect(cls, url: str, database: str) -> Mongo:
-        client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
         return cls(client=client, db=client[database])
 
-    def __getattr__(self, name: str) -> AsyncCollection:
+    def __getattr__(self, name: str) -> AsyncCollection[Document]:
         # Collections by attribute: mongo.users, mongo.distributions, ...
         if name.startswith("_"):
             raise AttributeError(name)
@@ -57,6 +60,8 @@ class Mongo:
         doc = await self.db.counters.find_one_and_update(
             {"_id": sequence}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
+        if doc is None:  # cannot happen: an upsert returning the document after the update always has one
+            raise RuntimeError(f"counter {sequence!r} was not upserted")
         return int(doc["seq"])
 
     async def ping(self) -> bool:

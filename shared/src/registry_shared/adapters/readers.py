@@ -14,8 +14,18 @@ import asyncio
 import errno
 import io
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 Fetch = Callable[[int, int], bytes]
+
+
+class SeekableReader(Protocol):
+    """What zipfile reads an archive through: a file opened "rb", or a `RangedReader` (which typeshed's
+    `IO[bytes]` does not describe: it is a RawIOBase)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
 
 READAHEAD = 64 * 1024
 

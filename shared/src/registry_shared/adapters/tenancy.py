@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from ..domain.access import RegistryAccess, Role, Visibility
 from ..domain.ids import is_numeric, parse_id
 from ..domain.tokens import generate_token, hash_token
-from .mongo import Mongo
+from .mongo import Document, Mongo
 
 INSTANCE_DEFAULTS = {"forwarding": True, "allow_guest_to_read_packages": False}
 
@@ -44,7 +45,7 @@ class TenancyRepository:
         return await self._find_by_ref(self.mongo.projects, ref)
 
     @staticmethod
-    async def _find_by_ref(collection: Any, ref: str | int) -> dict[str, Any] | None:
+    async def _find_by_ref(collection: AsyncCollection[Document], ref: str | int) -> dict[str, Any] | None:
         """`:id` is a number or a URL-encoded full path (`acme%2Fapi`)."""
         text = unquote(str(ref)).strip("/")
         if is_numeric(text):

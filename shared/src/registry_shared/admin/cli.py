@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace, settings: CommonSettings) -> dict[str, Any]:
     commands = await Commands.open(settings)
     try:
-        handler = getattr(commands, f"{args.area.replace('-', '_')}_{args.action}")
+        handler: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]] = getattr(
+            commands, f"{args.area.replace('-', '_')}_{args.action}")
         return await handler(args)
     finally:
         await commands.close()

@@ -73,8 +73,9 @@ def merge_metadata(from_file: Mapping[str, object], form: Mapping[str, str | Non
         if value in (None, ""):
             value = form.get(field)
         merged[field] = value if value not in ("",) else None
-    merged = truncate_fields(merged)  # type: ignore[arg-type]
-    merged["requires_dist"] = list(from_file.get("requires_dist") or [])  # type: ignore[arg-type]
+    merged = truncate_fields(merged)
+    requires_dist = from_file.get("requires_dist")
+    merged["requires_dist"] = list(requires_dist) if isinstance(requires_dist, (list, tuple)) else []
     return merged
 
 

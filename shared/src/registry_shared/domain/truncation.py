@@ -21,9 +21,9 @@ def truncate(value: str, limit: int) -> str:
     return value[: limit - 3] + "..."
 
 
-def truncate_fields(fields: Mapping[str, str | None]) -> dict[str, str | None]:
-    """Apply every limit in LIMITS to the fields present; other fields pass unchanged."""
-    out: dict[str, str | None] = {}
+def truncate_fields(fields: Mapping[str, object]) -> dict[str, object]:
+    """Apply every limit in LIMITS to the string fields present; other fields and values pass unchanged."""
+    out: dict[str, object] = {}
     for key, value in fields.items():
         limit = LIMITS.get(key)
         out[key] = truncate(value, limit) if (limit and isinstance(value, str)) else value

@@ -120,7 +120,8 @@ def status_line_safe(text: str, limit: int = 200) -> str:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+async def request_context(request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Correlation id, GitLab-style errors, metrics and one canonical log line per request."""
     incoming = request.headers.get(CORRELATION_HEADER, "")
     correlation_id = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
