@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from enum import Enum
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from .auth import JOB_TOKEN_USERNAME, CredentialResolver
 from .domain.access import Principal
@@ -17,7 +18,16 @@ from .errors import Unauthorized
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-MISSING: Any = object()
+
+
+class Missing(Enum):
+    """What `TtlCache.get` returns for an absent or expired key: a cached value may be anything, None too.
+    An enum member, so `value is MISSING` narrows the result to the cached type."""
+
+    MISSING = "missing"
+
+
+MISSING: Final = Missing.MISSING
 _REJECTED = object()  # a cached 401 (bad job token, revoked or expired token)
 
 
@@ -30,7 +40,7 @@ class TtlCache(Generic[K, V]):
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
 
-    def get(self, key: K) -> V:
+    def get(self, key: K) -> V | Literal[Missing.MISSING]:
         """The value, or MISSING when absent or expired."""
         found = self._entries.get(key)
         if found is None:

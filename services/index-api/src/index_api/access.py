@@ -53,11 +53,11 @@ class ReadScope:
 @dataclass
 class AccessCaches:
     ttl: float
-    credentials: TtlCache = field(init=False)
-    scopes: TtlCache = field(init=False)
-    facts: TtlCache = field(init=False)
-    readable: TtlCache = field(init=False)
-    forwarding: TtlCache = field(init=False)
+    credentials: TtlCache[tuple[bool, str], object] = field(init=False)  # a Principal, or a cached 401
+    scopes: TtlCache[tuple[str, str], dict[str, Any]] = field(init=False)
+    facts: TtlCache[tuple[Principal, str, int], AccessFacts] = field(init=False)
+    readable: TtlCache[tuple[Principal, int], tuple[frozenset[int], bool, bool]] = field(init=False)
+    forwarding: TtlCache[tuple[str, int], bool] = field(init=False)
 
     def __post_init__(self) -> None:
         for name in ("credentials", "scopes", "facts", "readable", "forwarding"):
@@ -93,10 +93,11 @@ class ReadAccess:
         key = (kind, ref.lower())
         doc = self.caches.scopes.get(key)
         if doc is MISSING:
-            doc = await self.repo.find_scope(kind, ref)
-            if doc is None:  # misses are not cached: a project created a moment ago must be found
+            found = await self.repo.find_scope(kind, ref)
+            if found is None:  # misses are not cached: a project created a moment ago must be found
                 raise NotFound()
-            self.caches.scopes.put(key, doc)
+            self.caches.scopes.put(key, found)
+            doc = found
         return doc
 
     async def authenticate(self, username: str | None, password: str | None) -> Principal:

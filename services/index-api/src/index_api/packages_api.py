@@ -111,7 +111,8 @@ async def _deleter(request: web.Request) -> dict[str, Any]:
 
 
 async def _principal(request: web.Request, kind: str, doc: dict[str, Any]) -> Principal:
-    request[LOG_FIELDS] = fields = {"scope": f"{kind}:{doc['_id']}"}
+    fields: dict[str, object] = {"scope": f"{kind}:{doc['_id']}"}
+    request[LOG_FIELDS] = fields
     principal = await request.app[ACCESS].authenticate(*api_credentials(request))
     fields.update(principal.log_fields())  # ids and kinds only, never the secret
     return principal

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 
@@ -83,7 +83,7 @@ class ReadService:
         key = PageKey(scope.kind, scope.id, None, content_type, scope.filter)
         cached = self._cached(key)
         if cached is not MISSING:
-            return cached
+            return cast(CachedPage, cached)
         generation = self.page_cache.generation(key)
         if scope.complete:
             doc = await self.repo.simple_doc(scope.kind, scope.id)
@@ -180,7 +180,7 @@ class ReadService:
         key = PageKey(scope.kind, scope.id, None, f"file {sha256.lower()}/{filename}", scope.filter)
         doc = self.page_cache.get(key)
         if doc is not MISSING:
-            return doc
+            return cast(dict[str, Any], doc)
         generation = self.page_cache.generation(key)
         doc = await self.repo.installable_file(scope.project_ids, sha256.lower(), filename)
         if doc is None:
@@ -202,6 +202,6 @@ class ReadService:
         """(METADATA bytes, their sha256) when the worker stored them, else 404."""
         digest = file.get("metadata_sha256")
         data = await self.repo.core_metadata(file["_id"]) if digest else None
-        if data is None:
+        if data is None or not digest:
             raise PackageNotFound()
         return data, digest

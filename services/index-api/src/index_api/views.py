@@ -23,7 +23,8 @@ METADATA_SUFFIX = ".metadata"
 async def read_scope(request: web.Request, kind: str) -> ReadScope:
     access = request.app[ACCESS]
     doc = await access.find_scope(kind, request.match_info["id"])  # 404 before credentials
-    request[LOG_FIELDS] = fields = {"scope": f"{kind}:{doc['_id']}"}
+    fields: dict[str, object] = {"scope": f"{kind}:{doc['_id']}"}
+    request[LOG_FIELDS] = fields
     principal = await access.authenticate(*basic_credentials(request))
     fields.update(principal.log_fields())  # ids and kinds only, never the secret
     return await access.authorize(principal, kind, doc)
