@@ -73,8 +73,7 @@ class ProxiedFile:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> ProxiedFile:
-        size = doc.get("stored_size")
-        return cls(doc["name"], UpstreamFile.from_doc(doc), int(size) if doc.get("stored") else None,
+        return cls(doc["name"], UpstreamFile.from_doc(doc), int(doc["stored_size"]) if doc.get("stored") else None,
                    doc.get("local_metadata_sha256"), bool(doc.get("metadata_stored")))
 
 

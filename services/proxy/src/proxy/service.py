@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from registry_shared.errors import PackageNotFound
 from registry_shared.logging import get_logger
@@ -23,9 +24,11 @@ from .metrics import CACHE, UPSTREAM_ERRORS
 from .pages import ProxiedPage, RenderedPage, Scope, render
 from .ports import Blobs, ProxyStore, Upstream
 from .tee import FileFetch
-from .upstream import UpstreamPageError, parse_page
+from .upstream import UpstreamFile, UpstreamPageError, parse_page
 
 log = get_logger()
+K = TypeVar("K")
+V = TypeVar("V")
 MAX_METADATA_SIZE = 5 * 1024 * 1024
 # Learning file sizes by HEAD (an upstream that lists none, such as pypiserver) delays a page's first fetch:
 # a few requests at a time, and the page is served when the budget is spent (as 1.0 if sizes are missing).
@@ -150,7 +153,7 @@ class PageService:
         return 0 <= self.clock() - page.fetched_at < self.page_ttl
 
     @staticmethod
-    def _remember(cache: OrderedDict, key: object, value: object, limit: int) -> None:
+    def _remember(cache: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
         cache[key] = value
         cache.move_to_end(key)
         while len(cache) > limit:
@@ -161,7 +164,7 @@ def _hit(page: ProxiedPage) -> str:
     return "hit" if page.found else "negative"
 
 
-def _changed(page: ProxiedPage, previous: ProxiedPage | None) -> list:
+def _changed(page: ProxiedPage, previous: ProxiedPage | None) -> list[UpstreamFile]:
     """Files whose registration (URL, advertised hashes, ...) differs from the previous fetch."""
     before = {f.filename: f for f in previous.files} if previous is not None else {}
     return [f for f in page.files if before.get(f.filename) != f]
@@ -183,7 +186,7 @@ class FileService:
         self.blobs = blobs
         self.part_size = part_size
         self._fetches: dict[str, FileFetch] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     async def describe(self, sha256: str, filename: str) -> ProxiedFile:
         """A file of a page the proxy has served, else 404."""
@@ -297,8 +300,8 @@ class FileService:
         return data, digest
 
     def _keep(self, task: asyncio.Future[None]) -> None:
-        self._background.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._background.discard)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
         """Let running downloads finish storing (bounded by the caller's shutdown timeout)."""

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import queue
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from registry_shared.adapters.readers import PullReader
@@ -106,7 +106,7 @@ class _StorePipe(PullReader):
         elif isinstance(item, BaseException):
             raise item  # the upload is abandoned: no object, no multipart part is left behind
         else:
-            self._buffer += item  # type: ignore[operator]
+            self._buffer += cast(bytes, item)  # feed() puts only chunks besides the two sentinels
             try:
                 self._loop.call_soon_threadsafe(self._room.release)
             except RuntimeError:  # the loop is closed: nobody feeds any more
@@ -200,7 +200,7 @@ class FileFetch:
                 await subscriber.queue.put(item)
 
 
-def _consume_exception(future: asyncio.Future) -> None:
+def _consume_exception(future: asyncio.Future[Any]) -> None:
     # Nobody may be waiting on a failed fetch; its failure is logged in run(), not as "never retrieved".
     if not future.cancelled():
         future.exception()

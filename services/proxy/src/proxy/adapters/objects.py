@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from typing import IO
 
-from registry_shared.adapters.readers import ObjectReadError, RangedReader
+from registry_shared.adapters.readers import ObjectReadError, RangedReader, SeekableReader
 from registry_shared.adapters.s3 import ObjectStore
 
 MAX_METADATA_SIZE = 5 * 1024 * 1024
@@ -44,7 +44,7 @@ class S3ProxyBlobs:
         return data
 
 
-def wheel_metadata(fp: IO[bytes]) -> bytes | None:
+def wheel_metadata(fp: SeekableReader) -> bytes | None:
     """`<name>-<version>.dist-info/METADATA` of a wheel read through a seekable file; None when there is not
     exactly one, or it is unreasonably big."""
     try:
