@@ -66,6 +66,10 @@ class IndexSettings(HttpSettings):
     proxy_url: str = "http://127.0.0.1:8084"
     proxy_mode: str = "cache"
     index_file_redirect: bool = False
+    # Files of at least this many bytes are sent by the gateway straight from S3 (X-Accel-Redirect) when
+    # the request came through one that says it can (X-Sendfile-Type); smaller ones, and every request
+    # that reached index-api directly, stream through index-api (from its in-memory cache when warm).
+    index_send_file_min_size: int = Field(default=1024 * 1024, ge=0)
     auth_cache_ttl: float = 5.0
 
 

@@ -106,3 +106,64 @@ async def test_redirect_mode_answers_presigned_url(make_client, wheel) -> None:
     async with aiohttp.ClientSession() as session, session.get(location) as s3:
         assert s3.status == 200
         assert await s3.read() == CONTENT
+
+
+# -- send-file: a gateway that says it can (X-Sendfile-Type) gets the object's URL, not its bytes -------------
+SEND_FILE = {"X-Sendfile-Type": "X-Accel-Redirect"}
+
+
+async def test_a_gateway_gets_the_object_to_send_instead_of_the_bytes(make_client, wheel) -> None:
+    client = await make_client(index_send_file_min_size=len(CONTENT))
+    response = await client.get(wheel["url"], headers=SEND_FILE)
+    assert response.status == 200 and await response.read() == b""
+    assert response.headers["X-Accel-Redirect"] == "/-/send-object"
+    assert "X-Object-Range" not in response.headers
+    # The file's own headers travel with it: the gateway keeps them and drops S3's.
+    assert response.headers["ETag"] == f'"{wheel["entry"].sha256}"'
+    assert response.headers["Cache-Control"] == "max-age=31536000, immutable"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="demo-1.0-py3-none-any.whl"'
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    # The URL works against S3 as given, with the Host it was signed for (no credentials of the caller).
+    url = response.headers["X-Object-Url"]
+    assert "X-Amz-Signature=" in url and url.split("?")[0].endswith("/demo-1.0-py3-none-any.whl")
+    host = response.headers["X-Object-Host"]
+    async with aiohttp.ClientSession() as session, session.get(f"http://{host}{url}") as s3:
+        assert s3.status == 200 and await s3.read() == CONTENT
+
+
+async def test_a_range_is_checked_here_and_asked_of_s3(make_client, wheel) -> None:
+    client = await make_client(index_send_file_min_size=1)
+    response = await client.get(wheel["url"], headers={**SEND_FILE, "Range": "bytes=-10"})
+    assert response.headers["X-Object-Range"] == f"bytes={len(CONTENT) - 10}-{len(CONTENT) - 1}"
+    unsatisfiable = await client.get(wheel["url"], headers={**SEND_FILE, "Range": f"bytes={len(CONTENT)}-"})
+    assert unsatisfiable.status == 416 and "X-Accel-Redirect" not in unsatisfiable.headers
+    stale = await client.get(wheel["url"], headers={**SEND_FILE, "Range": "bytes=0-9", "If-Range": '"other"'})
+    assert "X-Accel-Redirect" in stale.headers and "X-Object-Range" not in stale.headers
+
+
+@pytest.mark.parametrize(("headers", "min_size"), [
+    ({}, 1),  # reached directly, not through a gateway that can send
+    ({"X-Sendfile-Type": "X-Sendfile"}, 1),  # a gateway of another kind
+    (SEND_FILE, len(CONTENT) + 1),  # below INDEX_SEND_FILE_MIN_SIZE
+], ids=["no-gateway", "other-type", "small-file"])
+async def test_otherwise_index_api_streams_the_bytes(make_client, wheel, headers, min_size: int) -> None:
+    client = await make_client(index_send_file_min_size=min_size)
+    response = await client.get(wheel["url"], headers=headers)
+    assert response.status == 200 and "X-Accel-Redirect" not in response.headers
+    assert await response.read() == CONTENT
+
+
+@pytest.mark.parametrize(("method", "headers", "status"), [
+    ("HEAD", {}, 200),
+    ("GET", {"If-None-Match": "*"}, 304),
+])
+async def test_head_and_304_never_reach_the_gateway(make_client, wheel, method: str, headers, status: int) -> None:
+    client = await make_client(index_send_file_min_size=1)
+    response = await client.request(method, wheel["url"], headers={**SEND_FILE, **headers})
+    assert response.status == status and "X-Accel-Redirect" not in response.headers
+
+
+async def test_redirect_mode_wins_over_the_gateway(make_client, wheel) -> None:
+    client = await make_client(index_file_redirect=True, index_send_file_min_size=1)
+    response = await client.get(wheel["url"], headers=SEND_FILE, allow_redirects=False)
+    assert response.status == 302 and "X-Accel-Redirect" not in response.headers

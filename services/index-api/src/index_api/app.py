@@ -94,6 +94,7 @@ async def wire_services(app: web.Application) -> None:
     app[ACCESS] = ReadAccess(repo, CredentialResolver(repo.tenancy),
                              AccessFactsService(repo.tenancy), caches)
     app[SERVICE] = ReadService(repo, CachedBlobs(S3Blobs(app[STORE])), app[PAGE_CACHE], caches, app[FORWARDER],
-                               settings.registry_external_url, redirect_files=settings.index_file_redirect)
+                               settings.registry_external_url, redirect_files=settings.index_file_redirect,
+                               gateway_min_size=settings.index_send_file_min_size)
     app[MANAGEMENT] = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)),
                                         app[PAGE_CACHE], app[ANNOUNCER])

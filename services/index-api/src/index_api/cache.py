@@ -134,6 +134,9 @@ class CachedBlobs:
     async def presigned_url(self, key: str, filename: str) -> str:
         return await self.inner.presigned_url(key, filename)
 
+    async def gateway_url(self, key: str) -> str:
+        return await self.inner.gateway_url(key)
+
     def __len__(self) -> int:
         return len(self._entries)
 

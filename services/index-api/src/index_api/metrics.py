@@ -5,3 +5,6 @@ PAGE_CACHE = Counter("registry_index_page_cache_total", "Simple page cache looku
 # Made once: `labels()` on every lookup would cost more than the increment.
 PAGE_CACHE_HIT, PAGE_CACHE_MISS = PAGE_CACHE.labels("hit"), PAGE_CACHE.labels("miss")
 CACHE_INVALIDATIONS = Counter("registry_index_cache_invalidations_total", "Cache drops by event", ["event"])
+FILE_SENDS = Counter("registry_index_file_sends_total", "File downloads answered with their bytes, by who sent them",
+                    ["by"])
+FILES_SENT_BY_GATEWAY, FILES_STREAMED = FILE_SENDS.labels("gateway"), FILE_SENDS.labels("index-api")

@@ -29,3 +29,6 @@ class Blobs(Protocol):
         """The object's bytes (length 0 = to the end), or None when the object does not exist."""
 
     async def presigned_url(self, key: str, filename: str) -> str: ...
+
+    async def gateway_url(self, key: str) -> str:
+        """A presigned GET URL of the object on the store's internal endpoint, for the gateway to fetch."""

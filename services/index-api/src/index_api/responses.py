@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -16,6 +17,12 @@ from .service import ReadService
 log = get_logger()
 SIMPLE_CACHE = "max-age=0, must-revalidate"
 FILE_CACHE = "max-age=31536000, immutable"
+# The gateway's half of send-file (deploy/k8s/gateway/nginx.conf.tmpl): it sets SEND_FILE_TYPE on the requests
+# it proxies here (overwriting the client's), and answers SEND_FILE_LOCATION by fetching OBJECT_URL from S3.
+SEND_FILE_TYPE = "X-Sendfile-Type"
+ACCEL_REDIRECT = "X-Accel-Redirect"
+SEND_FILE_LOCATION = "/-/send-object"
+OBJECT_URL, OBJECT_HOST, OBJECT_RANGE = "X-Object-Url", "X-Object-Host", "X-Object-Range"
 
 
 def _cache_control(policy: str, public: bool) -> str:
@@ -76,6 +83,23 @@ async def stream_file(request: web.Request, service: ReadService, file: dict[str
         return response
     await response.write_eof()
     return response
+
+
+def gateway_can_send(request: web.Request) -> bool:
+    """The request came through a gateway that fetches objects from S3 itself (GitLab Workhorse's send-url)."""
+    return request.headers.get(SEND_FILE_TYPE) == ACCEL_REDIRECT
+
+
+def gateway_send(url: str, byte_range: ByteRange | None, headers: dict[str, str]) -> web.Response:
+    """Hand the download to the gateway: it streams `url` (presigned, on the store's internal endpoint) from
+    S3 to the client with `headers`, which it takes from this answer, and S3's own headers hidden. The
+    range was checked here (416) against the file's size; S3 answers the 206."""
+    parts = urlsplit(url)
+    send = {**headers, ACCEL_REDIRECT: SEND_FILE_LOCATION, OBJECT_URL: f"{parts.path}?{parts.query}",
+            OBJECT_HOST: parts.netloc}
+    if byte_range is not None:
+        send[OBJECT_RANGE] = f"bytes={byte_range.start}-{byte_range.end}"
+    return web.Response(headers=send)
 
 
 def metadata_response(request: web.Request, data: bytes, digest: str, public: bool) -> web.Response:

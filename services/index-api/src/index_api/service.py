@@ -69,7 +69,8 @@ class RedirectForwarder:
 
 class ReadService:
     def __init__(self, repo: ReadRepository, blobs: Blobs, page_cache: PageCache, caches: AccessCaches,
-                 forwarder: Forwarder, base_url: str, redirect_files: bool = False) -> None:
+                 forwarder: Forwarder, base_url: str, redirect_files: bool = False,
+                 gateway_min_size: int = 0) -> None:
         self.repo = repo
         self.blobs = blobs
         self.page_cache = page_cache
@@ -77,6 +78,7 @@ class ReadService:
         self.forwarder = forwarder
         self.base_url = base_url
         self.redirect_files = redirect_files
+        self.gateway_min_size = gateway_min_size
 
     # -- simple pages ------------------------------------------------------------------------
     async def index_page(self, scope: ReadScope, content_type: str) -> CachedPage:
@@ -197,6 +199,14 @@ class ReadService:
 
     async def file_url(self, file: dict[str, Any]) -> str:
         return await self.blobs.presigned_url(file["object_key"], file["filename"])
+
+    def gateway_sends(self, file: dict[str, Any]) -> bool:
+        """Whether a gateway able to fetch from S3 should send this file instead of index-api: large
+        files only (small ones are faster from index-api's in-memory cache than through a second hop)."""
+        return int(file["size"]) >= max(self.gateway_min_size, 1)
+
+    async def gateway_url(self, file: dict[str, Any]) -> str:
+        return await self.blobs.gateway_url(file["object_key"])
 
     async def core_metadata(self, file: dict[str, Any]) -> tuple[bytes, str]:
         """(METADATA bytes, their sha256) when the worker stored them, else 404."""

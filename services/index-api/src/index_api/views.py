@@ -15,7 +15,8 @@ from .access import ReadScope
 from .conditional import etag_matches, requested_range
 from .errors import NotAcceptable
 from .keys import ACCESS, SERVICE
-from .responses import file_headers, metadata_response, simple_response, stream_file
+from .metrics import FILES_SENT_BY_GATEWAY, FILES_STREAMED
+from .responses import file_headers, gateway_can_send, gateway_send, metadata_response, simple_response, stream_file
 
 METADATA_SUFFIX = ".metadata"
 
@@ -72,6 +73,14 @@ async def download(request: web.Request, kind: str) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": await service.file_url(file)})
     byte_range = requested_range(request.headers.get("Range"), request.headers.get("If-Range"),
                                  int(file["size"]), headers["ETag"])
+    if request.method == "HEAD":  # never touches S3
+        return await stream_file(request, service, file, byte_range, headers)
+    if gateway_can_send(request) and service.gateway_sends(file):
+        request[LOG_FIELDS]["sent_by"] = "gateway"  # the bytes never pass through this process
+        FILES_SENT_BY_GATEWAY.inc()
+        return gateway_send(await service.gateway_url(file), byte_range, headers)
+    request[LOG_FIELDS]["sent_by"] = "index-api"
+    FILES_STREAMED.inc()
     return await stream_file(request, service, file, byte_range, headers)
 
 

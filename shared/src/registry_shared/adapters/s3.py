@@ -157,6 +157,12 @@ class ObjectStore:
             raise
         return _prepend(first, chunks)
 
+    def presigned_internal_get(self, key: str, expires: timedelta) -> str:
+        """A GET URL of the object on the endpoint the services use (not the public one), with no response
+        overrides: for a gateway that fetches the object on the client's behalf (X-Accel-Redirect). Signing
+        is local (no request), as the region is known."""
+        return self.client.presigned_get_object(self.bucket, self._key(key), expires=expires)
+
     def presigned_get(self, key: str, expires: timedelta, filename: str) -> str:
         return self._presign_client.presigned_get_object(
             self.bucket, self._key(key), expires=expires,
