@@ -19,6 +19,8 @@ import aio_pika
 import pytest
 
 from registry_shared.adapters.amqp import Broker
+from registry_shared.events import DistributionStored, FileDeleted
+from registry_shared.topology import WORKER_BINDINGS, dead_letter_exchange, dead_letter_queue, worker_queue
 from tests.support.servers import DEFAULT_AMQP_URL, launcher
 
 from .conftest import REPO
@@ -37,21 +39,20 @@ def amqp_url() -> str:
 async def broker(amqp_url: str) -> AsyncIterator[Broker]:
     broker = Broker(amqp_url, f"test-dlq-{uuid.uuid4().hex[:12]}")
     await broker.connect()
-    work = await broker.declare_work_queue(f"{broker.exchange_name}.metadata-worker",
-                                           ["distribution.stored", "file.deleted"], prefetch=10)
+    work = await broker.declare_work_queue(worker_queue(broker.exchange_name), WORKER_BINDINGS, prefetch=10)
     try:
         yield broker
     finally:
         await work.delete(if_unused=False, if_empty=False)
-        await broker.channel.queue_delete(f"{broker.exchange_name}.metadata-worker.dead")
-        await broker.channel.exchange_delete(f"{broker.exchange_name}.dlx")
+        await broker.channel.queue_delete(dead_letter_queue(worker_queue(broker.exchange_name)))
+        await broker.channel.exchange_delete(dead_letter_exchange(broker.exchange_name))
         await broker.channel.exchange_delete(broker.exchange_name)
         await broker.close()
 
 
 async def dead_letter(broker: Broker, kind: str, body: bytes, correlation_id: str) -> str:
     """Publish to the work queue and reject it there, as the worker rejects poison; returns the message id."""
-    queue_name = f"{broker.exchange_name}.metadata-worker"
+    queue_name = worker_queue(broker.exchange_name)
     message_id = uuid.uuid4().hex
     await broker.exchange.publish(
         aio_pika.Message(body=body, type=kind, message_id=message_id, correlation_id=correlation_id,
@@ -91,13 +92,14 @@ async def wait_for_count(broker: Broker, name: str, expected: int) -> None:
 
 async def test_replay_moves_dead_letters_back_to_the_work_queue(broker: Broker, amqp_url: str) -> None:
     exchange = broker.exchange_name
-    work, dead = f"{exchange}.metadata-worker", f"{exchange}.metadata-worker.dead"
-    stored = await dead_letter(broker, "distribution.stored", b'{"kind": "distribution.stored"}', "corr-stored-1")
-    deleted = await dead_letter(broker, "file.deleted", b'{"kind": "file.deleted"}', "corr-deleted-1")
+    work = worker_queue(exchange)
+    dead = dead_letter_queue(work)
+    stored = await dead_letter(broker, DistributionStored.kind, b'{"kind": "distribution.stored"}', "corr-stored-1")
+    deleted = await dead_letter(broker, FileDeleted.kind, b'{"kind": "file.deleted"}', "corr-deleted-1")
     await wait_for_count(broker, dead, 2)
 
     listed = await run_script(amqp_url, exchange, "--dry-run")
-    assert listed["replayed"] == 0 and listed["left"] == 2
+    assert listed["replayed"] == 0 and listed["left"] == 2 and listed["dead_letter_queue"] == dead
     assert [m["message_id"] for m in listed["messages"]] == [stored, deleted]
     assert listed["messages"][0]["reason"] == "rejected"
     assert await count(broker, work) == 0
@@ -119,13 +121,13 @@ async def test_replay_moves_dead_letters_back_to_the_work_queue(broker: Broker, 
 
 async def test_replay_stops_at_the_limit(broker: Broker, amqp_url: str) -> None:
     exchange = broker.exchange_name
-    dead = f"{exchange}.metadata-worker.dead"
+    dead = dead_letter_queue(worker_queue(exchange))
     for n in range(3):
-        await dead_letter(broker, "distribution.stored", b"{}", f"corr-{n}")
+        await dead_letter(broker, DistributionStored.kind, b"{}", f"corr-{n}")
     await wait_for_count(broker, dead, 3)
     result = await run_script(amqp_url, exchange, "--limit", "2")
     assert result["replayed"] == 2 and result["left"] == 1
-    assert await count(broker, f"{exchange}.metadata-worker") == 2
+    assert await count(broker, worker_queue(exchange)) == 2
 
 
 async def test_replay_refuses_an_unknown_exchange(amqp_url: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import aio_pika
 
 from registry_shared.settings import CommonSettings
+from registry_shared.topology import dead_letter_queue, worker_queue
 
 DROPPED_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
                    "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-retries",
@@ -41,12 +42,12 @@ def describe(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, Any]:
 
 
 async def replay(amqp_url: str, exchange: str, limit: int | None, dry_run: bool) -> dict[str, Any]:
-    work_queue = f"{exchange}.metadata-worker"
+    work_queue = worker_queue(exchange)
     connection = await aio_pika.connect(amqp_url, timeout=10)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         # passive: fails if the queue does not exist rather than creating one without the worker's arguments
-        dead = await channel.declare_queue(f"{work_queue}.dead", passive=True)
+        dead = await channel.declare_queue(dead_letter_queue(work_queue), passive=True)
         await channel.declare_queue(work_queue, passive=True)
         seen: list[dict[str, Any]] = []
         held = []  # dry run: held unacked until the end, so each message is read once, then all requeued
@@ -75,7 +76,7 @@ async def replay(amqp_url: str, exchange: str, limit: int | None, dry_run: bool)
         left = (await dead.declare()).message_count + len(held)  # passive, like the first declaration
         for message in held:
             await message.nack(requeue=True)
-    return {"replayed": 0 if dry_run else len(seen), "dead_letter_queue": f"{work_queue}.dead",
+    return {"replayed": 0 if dry_run else len(seen), "dead_letter_queue": dead_letter_queue(work_queue),
             "left": left, "messages": seen}
 
 

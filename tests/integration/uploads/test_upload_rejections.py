@@ -22,13 +22,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from metadata_worker.app import create_app as create_worker_app
-from metadata_worker.app import work_queue_name
 from metadata_worker.settings import WorkerSettings
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.domain.access import RegistryAccess, Role, Visibility
+from registry_shared.topology import dead_letter_exchange, dead_letter_queue, worker_queue
 from tests.support.servers import settings_from_env
 from tests.unit.worker.worker_archives import (
     core_metadata,
@@ -141,10 +141,10 @@ async def _delete_queues(settings: WorkerSettings) -> None:
     broker = Broker(settings.amqp_url, settings.amqp_exchange)
     await broker.connect()
     try:
-        queue = work_queue_name(settings)
-        for name in (queue, f"{queue}.dead"):
+        queue = worker_queue(settings.amqp_exchange)
+        for name in (queue, dead_letter_queue(queue)):
             await broker.channel.queue_delete(name)
-        for exchange in (settings.amqp_exchange, f"{settings.amqp_exchange}.dlx"):
+        for exchange in (settings.amqp_exchange, dead_letter_exchange(settings.amqp_exchange)):
             await broker.channel.exchange_delete(exchange)
     finally:
         await broker.close()

@@ -18,8 +18,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
-from metadata_worker.adapters.messaging import retry_queue_name
-from metadata_worker.app import BROKER, CONSUMER, create_app, retry_policy, work_queue_name
+from metadata_worker.app import BROKER, CONSUMER, create_app, retry_policy
 from metadata_worker.settings import WorkerSettings
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
@@ -30,7 +29,14 @@ from registry_shared.domain.access import RegistryAccess, Visibility
 from registry_shared.domain.filenames import parse_filename
 from registry_shared.domain.names import normalize_name
 from registry_shared.domain.versions import canonical_version
-from registry_shared.events import DistributionStored, Event, FormMetadata, parse_event
+from registry_shared.events import DistributionStored, Event, FormMetadata, IndexChanged, parse_event
+from registry_shared.topology import (
+    dead_letter_exchange,
+    dead_letter_queue,
+    retry_queue,
+    verdict_bindings,
+    worker_queue,
+)
 from tests.support.servers import settings_from_env
 
 DEADLINE = 20.0
@@ -58,6 +64,10 @@ class WorkerHarness:
     outcomes: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
     stopped: bool = False
     _dead_consumer: tuple[Any, str] | None = None
+
+    @property
+    def work_queue(self) -> str:
+        return worker_queue(self.settings.amqp_exchange)
 
     @property
     def packages(self) -> PackageRepository:
@@ -149,9 +159,9 @@ class WorkerHarness:
             await message.ack()
             self.dead.put_nowait(message)
 
-        queue = await self.broker.declare_private_queue(["index.changed", f"distribution.*.{self.reply_to}"])
+        queue = await self.broker.declare_private_queue([IndexChanged.kind, *verdict_bindings(self.reply_to)])
         await queue.consume(on_event)
-        dead = await self.broker.channel.declare_queue(f"{work_queue_name(self.settings)}.dead", durable=True)
+        dead = await self.broker.channel.declare_queue(dead_letter_queue(self.work_queue), durable=True)
         self._dead_consumer = (dead, await dead.consume(on_dead))
         self.app[CONSUMER].observers.append(lambda kind, outcome: self.outcomes.put_nowait((kind, outcome)))
 
@@ -163,20 +173,20 @@ class WorkerHarness:
 
     async def queued(self) -> int:
         """Messages waiting in the work queue."""
-        queue = await self.broker.channel.declare_queue(work_queue_name(self.settings), passive=True)
+        queue = await self.broker.channel.declare_queue(self.work_queue, passive=True)
         return queue.declaration_result.message_count
 
     async def clean_up(self) -> None:
         """Remove this test's queues, exchanges, objects, bucket and database."""
-        name = work_queue_name(self.settings)
+        name = self.work_queue
         channel = self.broker.channel
         if self._dead_consumer is not None:
             queue, tag = self._dead_consumer
             await queue.cancel(tag)
-        delay_queues = [retry_queue_name(name, delay) for delay in retry_policy(self.settings).tiers_ms()]
-        for queue in (name, f"{name}.dead", *delay_queues):
+        delay_queues = [retry_queue(name, delay) for delay in retry_policy(self.settings).tiers_ms()]
+        for queue in (name, dead_letter_queue(name), *delay_queues):
             await channel.queue_delete(queue)
-        for exchange in (self.settings.amqp_exchange, f"{self.settings.amqp_exchange}.dlx"):
+        for exchange in (self.settings.amqp_exchange, dead_letter_exchange(self.settings.amqp_exchange)):
             await channel.exchange_delete(exchange)
         await self.broker.close()
 

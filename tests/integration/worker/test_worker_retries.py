@@ -14,10 +14,11 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from structlog.testing import capture_logs
 
-from metadata_worker.adapters.messaging import FIRST_FAILURE_HEADER, RETRIES_HEADER, retry_queue_name
+from metadata_worker.adapters.messaging import FIRST_FAILURE_HEADER, RETRIES_HEADER
 from metadata_worker.adapters.readers import ObjectReadError
-from metadata_worker.app import CONSUMER, work_queue_name
+from metadata_worker.app import CONSUMER
 from registry_shared.events import DistributionIndexed
+from registry_shared.topology import retry_queue
 from tests.unit.worker.worker_archives import sdist_entries, tar_gz_of, wheel
 
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
@@ -80,7 +81,7 @@ async def test_a_failed_message_waits_in_a_delay_queue_while_others_are_processe
     failing = await worker.store_distribution(project["_id"], WHEEL, wheel())
     other = await worker.store_distribution(project["_id"], "demo_pkg-2.0-py3-none-any.whl", wheel(version="2.0"))
     dists.failures[failing.object_key] = 1  # S3 fails the first inspection only
-    delay_queue = retry_queue_name(work_queue_name(worker.settings), 1000)
+    delay_queue = retry_queue(worker.work_queue, 1000)
     waiting: list[int] = []
 
     async def count_waiting() -> None:
@@ -130,8 +131,8 @@ async def test_a_message_failing_past_the_window_is_dead_lettered_and_frees_its_
     assert (dead.correlation_id, dead.type) == ("corr-down", "distribution.stored")
     # The broker's history is that of the last trip only: the count lives in x-retries, nothing piles up.
     assert sorted((d["queue"], d["reason"], d["count"]) for d in dead.headers["x-death"]) == [
-        (work_queue_name(worker.settings), "rejected", 1),
-        (retry_queue_name(work_queue_name(worker.settings), 200), "expired", 1)]
+        (worker.work_queue, "rejected", 1),
+        (retry_queue(worker.work_queue, 200), "expired", 1)]
 
     # The upload that will never be indexed no longer holds its filename, nor its bytes.
     assert await worker.packages.get_file(event.file_id) is None

@@ -9,13 +9,14 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.events import AccessChanged, Event, IndexChanged, TokenRevoked, parse_event
 from registry_shared.logging import get_logger
+from registry_shared.topology import INDEX_REPLICA_BINDINGS
 
 from .access import AccessCaches
 from .cache import PageCache
 from .metrics import CACHE_INVALIDATIONS
 
 log = get_logger()
-BINDINGS = (IndexChanged.kind, TokenRevoked.kind, AccessChanged.kind)
+BINDINGS = INDEX_REPLICA_BINDINGS
 
 
 class Invalidator:

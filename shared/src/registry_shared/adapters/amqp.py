@@ -11,10 +11,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from ..events import Event
 from ..logging import current_correlation_id
+from ..topology import dead_letter_exchange, dead_letter_queue
 
 
 class Broker:
@@ -22,15 +29,29 @@ class Broker:
         self.url = url
         self.exchange_name = exchange_name
         self.connection: AbstractRobustConnection | None = None
-        self.channel: Any = None
-        self.exchange: Any = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
 
     async def connect(self) -> None:
         self.connection = await aio_pika.connect_robust(self.url, timeout=10)
-        self.channel = await self.connection.channel(publisher_confirms=True)
-        self.exchange = await self.channel.declare_exchange(
+        self._channel = await self.connection.channel(publisher_confirms=True)
+        self._exchange = await self._channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
+
+    @property
+    def channel(self) -> AbstractChannel:
+        """The publisher-confirmed channel; only after `connect`."""
+        if self._channel is None:
+            raise RuntimeError("Broker.connect() has not run")
+        return self._channel
+
+    @property
+    def exchange(self) -> AbstractExchange:
+        """The topic exchange every event is published to; only after `connect`."""
+        if self._exchange is None:
+            raise RuntimeError("Broker.connect() has not run")
+        return self._exchange
 
     async def close(self) -> None:
         if self.connection is not None:
@@ -60,10 +81,10 @@ class Broker:
         await self.exchange.publish(message, routing_key=routing_key or event.kind, timeout=10)
 
     async def declare_work_queue(self, name: str, bindings: Sequence[str], prefetch: int) -> AbstractQueue:
-        """A durable queue with a dead-letter queue `<name>.dead` behind it."""
-        dlx_name = f"{self.exchange_name}.dlx"
+        """A durable queue with a dead-letter queue `<name>.dead` behind it (registry_shared.topology)."""
+        dlx_name = dead_letter_exchange(self.exchange_name)
         dlx = await self.channel.declare_exchange(dlx_name, aio_pika.ExchangeType.DIRECT, durable=True)
-        dead = await self.channel.declare_queue(f"{name}.dead", durable=True)
+        dead = await self.channel.declare_queue(dead_letter_queue(name), durable=True)
         await dead.bind(dlx, routing_key=name)
         await self.channel.set_qos(prefetch_count=prefetch)
         queue = await self.channel.declare_queue(
