@@ -18,7 +18,7 @@ help:
 	@echo "make up      install into $(VENV), start the registry (prints the URL and examples)"
 	@echo "make down    stop what 'make up' started; data stays under var/"
 	@echo "make status  one line per process"
-	@echo "make test    lint (ruff), then run the whole test suite (it starts the servers it needs)"
+	@echo "make test    lint (ruff), type-check (mypy), then run the whole test suite (it starts the servers it needs)"
 	@echo "make bench   run the benchmarks"
 	@echo "make images  build the four service images (needs a Docker engine)"
 	@echo "make clean   stop, then remove $(VENV), var/ and caches"
@@ -70,6 +70,7 @@ status:
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP) system-deps
@@ -78,7 +79,7 @@ bench: $(STAMP) system-deps
 	else echo "make bench: no benchmarks yet (expected benchmarks/run.py or tests/bench/)"; exit 1; fi
 
 clean: down
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Container images: needs a Docker engine with BuildKit (the build machines have none).
