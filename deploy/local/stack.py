@@ -204,11 +204,17 @@ def render_nginx(stack: Stack) -> str:
             sys.exit(f"stack: routes.json names backend {backend!r}, which the stack does not run")
         servers = "".join(f"        server 127.0.0.1:{port};\n" for port in by_backend[backend])
         upstreams.append(f"    upstream {backend.replace('-', '_')} {{\n{servers}        keepalive 32;\n    }}")
+    object_store = urlsplit(stack.env["S3_ENDPOINT"])
+    default_port = 443 if object_store.scheme == "https" else 80
+    upstreams.append(f"    upstream object_store {{\n        server {object_store.hostname}:{object_store.port or default_port};"
+                     f"\n        keepalive 32;\n    }}")
     for route in routes:
         match = f"~ {route['regex']}" if "regex" in route else route["prefix"]
         timeout = route.get("timeout_seconds", 60)
+        send_file = "            set $send_file_type X-Accel-Redirect;\n" if route.get("send_file") else ""
         locations.append(
             f"        location {match} {{  # {route['name']}\n"
+            f"{send_file}"
             f"            proxy_pass http://{route['backend'].replace('-', '_')};\n"
             f"            proxy_send_timeout {timeout}s;\n"
             f"            proxy_read_timeout {timeout}s;\n"
@@ -222,6 +228,7 @@ def render_nginx(stack: Stack) -> str:
         "listen": f"{stack.env.get('STACK_LISTEN_HOST', '127.0.0.1')}:{stack.env['REGISTRY_PORT']}",
         "upstreams": "\n".join(upstreams),
         "locations": "\n\n".join(locations),
+        "object_store": f"{object_store.scheme or 'http'}://object_store",
     }
     text = NGINX_TEMPLATE.read_text()
     for key, value in values.items():
