@@ -5,9 +5,10 @@ An event travels as a persistent AMQP message: body = the model's JSON, `type` =
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import base64
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from .domain.text import printable
 
@@ -34,6 +35,16 @@ class FormMetadata(BaseModel):
     requires_python: str | None = None
 
 
+def _from_base64(value: object) -> object:
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+# Bytes that travel as base64 in JSON (and are bytes in Python, either way).
+Base64Payload = Annotated[bytes, BeforeValidator(_from_base64),
+                          PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str,
+                                          when_used="json")]
+
+
 class DistributionStored(Event):
     """upload-api stored a file's bytes in S3 and reserved its name; the worker should inspect it."""
 
@@ -50,6 +61,11 @@ class DistributionStored(Event):
     uploader: dict[str, object] = Field(default_factory=dict)
     reply_to: str = ""  # the upload-api replica waiting for the verdict
     upload_id: str = ""
+    # upload-api inspected the bytes as they streamed and found them sound (DESIGN.md "Upload", step 2);
+    # with `core_metadata` (base64 in JSON; absent when too large for a message) the worker reads nothing
+    # back from S3.
+    inspected: bool = False
+    core_metadata: Base64Payload | None = None
 
 
 class DistributionIndexed(Event):

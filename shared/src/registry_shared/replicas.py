@@ -1,12 +1,14 @@
-"""Read-your-writes across index-api replicas.
+"""Read-your-writes across replicas.
 
 A publisher confirm says the broker holds an `index.changed`, not that the replicas have dropped their
 cached pages: a client told 201 (or that a delete is done) could still be served the old page by a replica
 a few milliseconds behind. So an `index.changed` is announced, then awaited until every live index-api
 replica says it has applied it (`index.applied`, sent to the announcer's own queue), and only then does
-the upload get its verdict or the delete its answer.
+the upload get its verdict or the delete its answer. A `token.revoked` or `access.changed` is awaited
+the same way from every live index-api and upload-api replica (both cache credentials), so a revoked
+token is refused everywhere by the time `registry-admin token revoke` returns.
 
-Liveness: each index-api replica records a heartbeat in MongoDB (`replicas`) once it consumes events,
+Liveness: each replica records a heartbeat in MongoDB (`replicas`, with its role) once it consumes events,
 renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
 after STALE_S. The wait is bounded (`INDEX_APPLIED_TIMEOUT`): a replica that is alive but does not answer
 is logged and passed over, so a stuck replica slows announcements down but never blocks them.
@@ -24,46 +26,55 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from .adapters.amqp import Broker
 from .adapters.mongo import Mongo
-from .events import Event, IndexApplied, IndexChanged
+from .events import AccessChanged, Event, IndexApplied, IndexChanged, TokenRevoked
 from .logging import get_logger
 
 log = get_logger()
 
 ROLE = "index-api"
+UPLOAD_ROLE = "upload-api"
 HEARTBEAT_S = 2.0
 STALE_S = 3 * HEARTBEAT_S
+# Whose answers an announced event waits for: the replicas whose caches it changes.
+AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
+    IndexChanged: (ROLE,),
+    TokenRevoked: (ROLE, UPLOAD_ROLE),
+    AccessChanged: (ROLE, UPLOAD_ROLE),
+}
 
 
 class ReplicaRegistry:
-    """The index-api replicas that are consuming events now, as their heartbeats in MongoDB say."""
+    """The replicas that are consuming events now, as their heartbeats in MongoDB say."""
 
     def __init__(self, mongo: Mongo, stale_s: float = STALE_S) -> None:
         self.collection = mongo.replicas
         self.stale_s = stale_s
 
-    async def beat(self, replica: str) -> None:
-        await self.collection.update_one({"_id": replica}, {"$set": {"role": ROLE, "seen_at": datetime.now(UTC)}},
+    async def beat(self, replica: str, role: str = ROLE) -> None:
+        await self.collection.update_one({"_id": replica}, {"$set": {"role": role, "seen_at": datetime.now(UTC)}},
                                          upsert=True)
 
     async def leave(self, replica: str) -> None:
         await self.collection.delete_one({"_id": replica})
 
-    async def live(self) -> set[str]:
+    async def live(self, roles: tuple[str, ...] = (ROLE,)) -> set[str]:
         since = datetime.now(UTC) - timedelta(seconds=self.stale_s)
-        return {doc["_id"] async for doc in self.collection.find({"role": ROLE, "seen_at": {"$gt": since}})}
+        query = {"role": roles[0] if len(roles) == 1 else {"$in": list(roles)}, "seen_at": {"$gt": since}}
+        return {doc["_id"] async for doc in self.collection.find(query)}
 
 
 @contextlib.asynccontextmanager
-async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEARTBEAT_S) -> AsyncIterator[None]:
+async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEARTBEAT_S,
+                    role: str = ROLE) -> AsyncIterator[None]:
     """Beat now and every `every` seconds while the block runs (the replica already consumes its queue);
     leave the registry afterwards. A failed beat is logged; the next one may succeed."""
-    await registry.beat(replica)
+    await registry.beat(replica, role)
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(every)
             try:
-                await registry.beat(replica)
+                await registry.beat(replica, role)
             except Exception as exc:  # noqa: BLE001 - MongoDB away: announcers stop waiting for us
                 log.warning("replica_heartbeat_failed", replica=replica, error=type(exc).__name__)
 
@@ -90,7 +101,8 @@ async def acknowledge(broker: Broker, message: AbstractIncomingMessage, replica:
 
 
 class Announcer:
-    """Publishes events; an `index.changed` returns once every live index-api replica has applied it."""
+    """Publishes events; one that changes replicas' caches (AWAITED_ROLES) returns once every live replica
+    of those roles has applied it."""
 
     def __init__(self, broker: Broker, registry: ReplicaRegistry, timeout: float) -> None:
         self.broker = broker
@@ -106,13 +118,15 @@ class Announcer:
         await queue.consume(self._on_answer, no_ack=True)
 
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
-        if isinstance(event, IndexChanged) and self.reply_to:
-            await self.announce(event, correlation_id, routing_key)
+        roles = AWAITED_ROLES.get(type(event))
+        if roles and self.reply_to:
+            await self.announce(event, correlation_id, routing_key, roles)
         else:
             await self.broker.publish(event, correlation_id, routing_key)
 
-    async def announce(self, event: IndexChanged, correlation_id: str | None, routing_key: str | None = None) -> None:
-        pending = await self.registry.live()  # a fresh set, emptied as the replicas answer
+    async def announce(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
+                       roles: tuple[str, ...] = (ROLE,)) -> None:
+        pending = await self.registry.live(roles)  # a fresh set, emptied as the replicas answer
         message_id = uuid.uuid4().hex
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[message_id] = (pending, done)
@@ -123,7 +137,8 @@ class Announcer:
                 try:
                     await asyncio.wait_for(done, self.timeout)
                 except TimeoutError:
-                    log.warning("index_change_not_applied", replicas=sorted(pending), timeout_s=self.timeout)
+                    log.warning("index_change_not_applied", kind=event.kind, replicas=sorted(pending),
+                                timeout_s=self.timeout)
         finally:
             self._waiting.pop(message_id, None)
 

@@ -60,6 +60,8 @@ class UploadSettings(HttpSettings):
     # Seconds an upload's reservation of its filename lasts unless renewed (it is, every third of it, while
     # the bytes stream in): a reservation left by a crashed process or a failed undo is reclaimed after it.
     upload_reservation_lease: float = Field(default=30.0, gt=0)
+    # Seconds a credential or access lookup is remembered (revocation events drop them at once).
+    auth_cache_ttl: float = 5.0
 
 
 class IndexSettings(HttpSettings):

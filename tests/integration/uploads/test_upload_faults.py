@@ -106,6 +106,31 @@ async def test_a_body_that_ends_early_is_the_client_s_400(harness: dict, case: s
     await assert_nothing_kept(h)
 
 
+@pytest.mark.parametrize("case", ["a second file part", "a cut closing boundary", "a flipped closing boundary"])
+async def test_a_malformed_end_after_the_file_keeps_nothing(harness: dict, case: str) -> None:
+    """The file part was fine, the rest of the body is not: the upload is refused and nothing of it kept, not
+    stored and indexed while the client hears 400 (the fault run found both)."""
+    h = harness
+    content = wheel_bytes()
+    body = multipart(content, closing=False)
+    if case == "a second file part":
+        body += (b'\r\n--BOUNDARY\r\nContent-Disposition: form-data; name="content"; filename="x.whl"\r\n\r\n'
+                 b"again\r\n--BOUNDARY--\r\n")
+        reason = "only one file may be uploaded per request"
+    elif case == "a cut closing boundary":
+        body += b"\r\n--BOUNDARY--\r\n"[:-3]
+        reason = "malformed multipart body"
+    else:
+        body += b"\r\n--BOUNDARX--\r\n"
+        reason = TRUNCATED
+    response = await asyncio.to_thread(raw_request, h["client"].server.port, h["url"], body, h["api"])
+    assert status_line(response) == f"HTTP/1.1 400 {reason}"
+    assert h["worker"].seen == []  # never published
+    await assert_nothing_kept(h)
+    retry = await h["client"].post(h["url"], data=form(content), headers=auth(h["api"]))
+    assert retry.status == 201, await retry.text()
+
+
 async def test_a_client_that_goes_away_mid_upload_is_routine(harness: dict) -> None:
     """A cancelled twine: logged at info, no traceback, nothing kept, and the name free for the retry.
     Served as in production (aiohttp's test server cancels the handler of a lost connection instead)."""
@@ -225,13 +250,13 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
     url = f"/api/v4/projects/{project['_id']}/packages/pypi"
     try:
         service = client.server.app[UPLOAD_SERVICE]
-        mark_stored = service.packages.mark_stored
+        mark_stored = service.reservations.mark_stored
 
         async def stop_mongodb_then_mark_stored(*args: Any, **kwargs: Any) -> bool:
             await asyncio.to_thread(own_mongo["nx"].stop)
             return await mark_stored(*args, **kwargs)
 
-        service.packages.mark_stored = stop_mongodb_then_mark_stored  # type: ignore[method-assign]
+        service.reservations.mark_stored = stop_mongodb_then_mark_stored  # type: ignore[method-assign]
         content = wheel_bytes()
         with structlog.testing.capture_logs() as logs:
             response = await client.post(url, data=form(content), headers=auth(token))
@@ -241,7 +266,7 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
         assert [e["event"] for e in logs if e["event"].startswith(("mark_stored", "undo_"))] == [
             "mark_stored_failed", "undo_reservation_failed"]
 
-        service.packages.mark_stored = mark_stored  # type: ignore[method-assign]
+        service.reservations.mark_stored = mark_stored  # type: ignore[method-assign]
         await asyncio.to_thread(own_mongo["start"])
         [left] = [d async for d in mongo.distributions.find({})]
         assert left["state"] == "uploading"  # what the failed undo could not drop

@@ -136,6 +136,27 @@ async def test_accepted_file_is_indexed_then_announced_in_order() -> None:
     assert cid1 == cid2 == "corr-1"
 
 
+async def test_a_file_inspected_at_the_edge_is_indexed_from_its_event_alone() -> None:
+    """upload-api sent the core metadata it extracted while the bytes streamed: nothing is read from S3."""
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(InvalidDistribution("must not be asked"))
+    svc, _pages, publisher = service(files, dists)
+    edge = event().model_copy(update={"inspected": True, "core_metadata": accepted().metadata_bytes})
+    assert await svc.distribution_stored(edge, "corr-1") is Outcome.INDEXED
+    assert dists.inspected == []
+    assert files.docs[1]["state"] == "installable" and files.core_metadata[1] == accepted().metadata_bytes
+    assert isinstance(publisher.sent[-1][0], DistributionIndexed)
+
+
+async def test_edge_metadata_that_disagrees_with_the_file_name_is_still_refused() -> None:
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(accepted())
+    svc, _pages, publisher = service(files, dists)
+    other = core_metadata("other", "1.0", description="")
+    edge = event().model_copy(update={"inspected": True, "core_metadata": other})
+    assert await svc.distribution_stored(edge, "corr-1") is Outcome.REJECTED
+    assert dists.inspected == [] and files.docs == {}
+    assert "does not match the file name" in publisher.sent[-1][0].reason
+
+
 async def test_rejected_file_loses_object_and_reservation() -> None:
     files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(InvalidDistribution("missing PKG-INFO"))
     svc, pages, publisher = service(files, dists)

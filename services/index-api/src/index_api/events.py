@@ -67,7 +67,7 @@ async def consume(message: AbstractIncomingMessage, invalidator: Invalidator,
                 log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
                 return
             invalidator.handle(event)
-            if applied is not None and isinstance(event, IndexChanged):
+            if applied is not None:  # answers only an event that asked (carries reply_to)
                 try:
                     await applied(message)
                 except Exception as exc:  # noqa: BLE001 - the announcer's wait is bounded; caches are dropped

@@ -29,9 +29,10 @@ from registry_shared.events import (
     Scope,
 )
 
-from .inspect import Expected, Inspection, InvalidDistribution
+from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
 
 log = structlog.get_logger()
+EDGE_INSPECTED = "(inspected by upload-api)"  # the metadata path of an inspection done at the edge
 
 
 class Outcome(StrEnum):
@@ -97,7 +98,11 @@ class IndexingService:
         expected = Expected(doc["name"], doc["canonical_version"], doc.get("display_name", ""), doc.get("version", ""))
         started = time.perf_counter()
         try:
-            inspection = await self.distributions.inspect(doc["object_key"], doc["filename"], expected)
+            if event.inspected and event.core_metadata is not None:
+                # upload-api judged every byte as it streamed and sent the metadata: nothing to read back.
+                inspection = check_metadata(event.core_metadata, EDGE_INSPECTED, expected)
+            else:
+                inspection = await self.distributions.inspect(doc["object_key"], doc["filename"], expected)
         except InvalidDistribution as exc:
             await self._reject(doc, event, exc, correlation_id)
             return Outcome.REJECTED

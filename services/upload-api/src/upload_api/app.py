@@ -10,10 +10,13 @@ from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.web.app import REASON_PHRASES, create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
+from .adapters.access import CachedAccess
+from .adapters.events import access_events
+from .adapters.messaging import VerdictWaiter
+from .adapters.objects import S3Blobs
 from .routes import setup_routes
 from .service import UploadService
 from .settings import UploadSettings
-from .verdicts import VerdictWaiter
 from .views import UPLOAD_SERVICE
 
 WORKER_BINDINGS = ("distribution.stored", "file.deleted")
@@ -30,12 +33,14 @@ def create_app(settings: UploadSettings) -> web.Application:
         await broker.declare_work_queue(f"{settings.amqp_exchange}.metadata-worker", WORKER_BINDINGS, prefetch=0)
         verdicts = VerdictWaiter()
         await verdicts.start(broker)
+        access = CachedAccess(TenancyRepository(app[MONGO]), settings.auth_cache_ttl)
         app[UPLOAD_SERVICE] = UploadService(
-            TenancyRepository(app[MONGO]), PackageRepository(app[MONGO]), app[STORE], broker, verdicts,
-            max_size=settings.upload_max_file_size, part_size=settings.upload_part_size,
-            verdict_timeout=settings.upload_verdict_timeout, lease=settings.upload_reservation_lease,
+            access, PackageRepository(app[MONGO]), S3Blobs(app[STORE], settings.upload_part_size), broker, verdicts,
+            max_size=settings.upload_max_file_size, verdict_timeout=settings.upload_verdict_timeout,
+            lease=settings.upload_reservation_lease,
         )
-        yield
+        async with access_events(broker, app[MONGO], access, settings.replica_id):
+            yield
 
     app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),
                             broker_context(settings), service_ctx])

@@ -1,22 +1,22 @@
-"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve, stream, publish, await verdict."""
+"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve, stream, publish, await verdict.
+
+Free of HTTP: the edge (views.py) hands it an `UploadRequest` whose file part is a `Content` (ports.py),
+and maps its `UploadResult`, or the DomainError it raises, to GitLab's responses.
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import structlog
-from aiohttp import BodyPartReader
 
-from registry_shared.adapters.amqp import Broker
-from registry_shared.adapters.packages import INSTALLABLE, PROCESSING, PackageRepository, abandoned
-from registry_shared.adapters.s3 import ObjectStore
-from registry_shared.adapters.tenancy import TenancyRepository
-from registry_shared.auth import AccessFactsService, CredentialResolver
+from registry_shared.adapters.packages import INSTALLABLE, PROCESSING, abandoned
 from registry_shared.domain.access import Principal, authorize_upload
 from registry_shared.domain.filenames import check_filename_matches, parse_filename
 from registry_shared.domain.names import normalize_name, validate_name
@@ -24,54 +24,60 @@ from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
 from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
 
-from .multipart import UploadForm, drain
-from .storage import StoredBlob, hash_only, stream_to_store
-from .verdicts import VerdictWaiter
+from .ports import Access, Blobs, Content, Fields, Inspector, Publisher, Reservations, StoredBlob, Verdicts
 
 log = structlog.get_logger()
 
 DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from the uploaded file."
 NAME_TAKEN = "File name has already been taken"
 POLL_INTERVAL = 0.05
-
+# Core metadata up to this size travels in `distribution.stored`; a larger one is read back by the worker.
+MAX_EVENT_METADATA = 256 * 1024
 
 Owned = tuple[dict[str, Any], StoredBlob]
+# Builds the inspector that judges a file's bytes as they stream: (filename, name, canonical version,
+# display name, display version) -> Inspector; None leaves the bytes to the worker alone.
+InspectorFactory = Callable[[str, str, str, str, str], Inspector]
 
 
-class Outcome:
-    CREATED = 201
-    ACCEPTED = 202
+class UploadResult(StrEnum):
+    CREATED = "created"  # indexed: installable now
+    ACCEPTED = "accepted"  # stored, the worker's verdict is still to come
 
 
 @dataclass(frozen=True)
-class UploadContext:
+class UploadRequest:
     project_ref: str
     username: str | None
     password: str | None
     correlation_id: str
+    fields: Fields
+    content: Content
+
+    def get(self, key: str) -> str | None:
+        value = self.fields.get(key)
+        return value if value not in (None, "") else None
 
 
 class UploadService:
-    def __init__(self, tenancy: TenancyRepository, packages: PackageRepository, store: ObjectStore,
-                 broker: Broker, verdicts: VerdictWaiter, *, max_size: int, part_size: int,
-                 verdict_timeout: float, lease: float = 30.0) -> None:
-        self.tenancy = tenancy
-        self.packages = packages
-        self.store = store
-        self.broker = broker
+    def __init__(self, access: Access, reservations: Reservations, blobs: Blobs, publisher: Publisher,
+                 verdicts: Verdicts, *, max_size: int, verdict_timeout: float, lease: float = 30.0,
+                 inspector: InspectorFactory | None = None) -> None:
+        self.access = access
+        self.reservations = reservations
+        self.blobs = blobs
+        self.publisher = publisher
         self.verdicts = verdicts
-        self.resolver = CredentialResolver(tenancy)
-        self.facts = AccessFactsService(tenancy)
         self.max_size = max_size
-        self.part_size = part_size
         self.verdict_timeout = verdict_timeout
         self.lease = lease
+        self.inspector = inspector
 
-    async def authorize(self, ctx: UploadContext) -> tuple[dict[str, Any], Principal]:
+    async def authorize(self, request: UploadRequest) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
         # Looked up together; the project's absence is still reported before any credential problem.
-        project, principal = await asyncio.gather(self.tenancy.find_project(ctx.project_ref),
-                                                  self.resolver.resolve(ctx.username, ctx.password),
+        project, principal = await asyncio.gather(self.access.find_project(request.project_ref),
+                                                  self.access.authenticate(request.username, request.password),
                                                   return_exceptions=True)
         if isinstance(project, BaseException):
             raise project
@@ -79,50 +85,51 @@ class UploadService:
             raise NotFound()
         if isinstance(principal, BaseException):
             raise principal
-        authorize_upload(principal, await self.facts.for_project(principal, project))
+        authorize_upload(principal, await self.access.project_facts(principal, project))
         return project, principal
 
-    async def upload(self, ctx: UploadContext, form: UploadForm) -> int:
+    async def upload(self, request: UploadRequest) -> UploadResult:
         lap = Laps()
-        project, principal = await self.authorize(ctx)
+        project, principal = await self.authorize(request)
         lap("auth")
-        name = validate_name(form.get("name") or "")
-        version = validate_version(form.get("version") or "")
-        parsed = parse_filename(form.filename)
+        name = validate_name(request.get("name") or "")
+        version = validate_version(request.get("version") or "")
+        filename = request.content.filename
+        parsed = parse_filename(filename)
         check_filename_matches(parsed, name, version)
-        assert form.content is not None
         upload_id = uuid.uuid4().hex
-        declared = _declared_digests(form)
+        declared = _declared_digests(request)
         reservation = {
-            "project_id": project["_id"], "filename": form.filename, "upload_id": upload_id,
-            "object_key": f"files/{project['_id']}/{upload_id}/{form.filename}", "kind": parsed.kind.value,
+            "project_id": project["_id"], "filename": filename, "upload_id": upload_id,
+            "object_key": f"files/{project['_id']}/{upload_id}/{filename}", "kind": parsed.kind.value,
             "name": normalize_name(name), "display_name": name, "version": version,
             "canonical_version": canonical_version(version), "sha256": declared.get("sha256"),
-            "uploader": principal.log_fields(), "correlation_id": ctx.correlation_id,
+            "uploader": principal.log_fields(), "correlation_id": request.correlation_id,
         }
         owner, doc = await self._reserve(reservation)
         lap("reserve")
         if owner:
             async with self._holding(doc):
-                blob = await self._store(doc, form.content, declared)
+                blob = await self._store(doc, request.content, declared)
+                await self._finish_body(doc, request.content)
             lap("store")
         else:
-            result = await self._upload_existing_name(doc, reservation, form, declared)
-            if isinstance(result, int):
+            result = await self._upload_existing_name(doc, reservation, request, declared)
+            if isinstance(result, UploadResult):
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
-        return await self._publish_and_wait(doc, blob, form, ctx, lap)
+        return await self._publish_and_wait(doc, blob, request, lap)
 
     async def _reserve(self, reservation: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""
         while True:
-            owner, doc = await self.packages.reserve(reservation, self.lease)
+            owner, doc = await self.reservations.reserve(reservation, self.lease)
             if owner or not abandoned(doc):
                 return owner, doc
-            if await self.packages.reclaim(doc):
+            if await self.reservations.reclaim(doc):
                 log.warning("reservation_reclaimed", file_id=doc["_id"], filename=doc["filename"],
                             abandoned_upload=doc.get("upload_id"))
-                await self.store.delete(doc["object_key"])
+                await self.blobs.delete(doc["object_key"])
 
     @contextlib.asynccontextmanager
     async def _holding(self, doc: dict[str, Any]) -> AsyncIterator[None]:
@@ -132,7 +139,7 @@ class UploadService:
             while True:
                 await asyncio.sleep(self.lease / 3)
                 try:
-                    await self.packages.renew_lease(doc["_id"], doc["upload_id"], self.lease)
+                    await self.reservations.renew_lease(doc["_id"], doc["upload_id"], self.lease)
                 except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
                     log.warning("lease_renewal_failed", file_id=doc["_id"], error=type(exc).__name__)
 
@@ -144,10 +151,11 @@ class UploadService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _store(self, doc: dict[str, Any], part: BodyPartReader, declared: dict[str, str]) -> StoredBlob:
-        """Stream into S3; on any failure remove what was written and release the reservation."""
+    async def _store(self, doc: dict[str, Any], content: Content, declared: dict[str, str]) -> StoredBlob:
+        """Stream into S3 (inspecting on the way); on any failure remove what was written and release the
+        reservation."""
         try:
-            blob = await stream_to_store(self.store, doc["object_key"], part, self.max_size, self.part_size)
+            blob = await self.blobs.put(doc["object_key"], content, self.max_size, self._inspector_for(doc))
             _check_digests(blob, declared)
             return blob
         except DomainError:
@@ -158,27 +166,44 @@ class UploadService:
             raise
         except Exception as exc:
             await self._undo(doc)
+            if (reason := _invalid_distribution(exc)) is not None:
+                raise UploadRejected(reason) from exc
             log.error("object_store_failed", file_id=doc["_id"], error=type(exc).__name__)
             raise ServiceUnavailable("503 Service Unavailable - object storage failed; retry") from exc
+
+    async def _finish_body(self, doc: dict[str, Any], content: Content) -> None:
+        """The rest of the request must be well-formed before the file is kept (a second file part, a cut
+        closing boundary: 400, and the stored bytes go)."""
+        try:
+            await content.finish()
+        except DomainError:
+            await self._undo(doc)
+            raise
+
+    def _inspector_for(self, doc: dict[str, Any]) -> Inspector | None:
+        if self.inspector is None:
+            return None
+        return self.inspector(doc["filename"], doc["name"], doc["canonical_version"], doc["display_name"],
+                              doc["version"])
 
     async def _undo(self, doc: dict[str, Any]) -> None:
         """Remove the object and release the reservation, as far as the dependencies allow: what cannot be
         undone now (the database is down) is an abandoned reservation, reclaimed once its lease runs out."""
         try:
-            await self.store.delete(doc["object_key"])
+            await self.blobs.delete(doc["object_key"])
         except Exception as exc:  # noqa: BLE001 - an orphan object blocks nothing; the reservation matters
             log.warning("undo_object_failed", file_id=doc["_id"], error=type(exc).__name__)
         try:
-            await self.packages.release(doc["_id"], doc["upload_id"])
+            await self.reservations.release(doc["_id"], doc["upload_id"])
         except Exception as exc:  # noqa: BLE001
             log.warning("undo_reservation_failed", file_id=doc["_id"], error=type(exc).__name__,
                         reclaimable_in_s=self.lease)
 
-    async def _publish_and_wait(self, doc: dict[str, Any], blob: StoredBlob, form: UploadForm,
-                                ctx: UploadContext, lap: Laps) -> int:
+    async def _publish_and_wait(self, doc: dict[str, Any], blob: StoredBlob, request: UploadRequest,
+                                lap: Laps) -> UploadResult:
         fields = {"sha256": blob.sha256, "md5": blob.md5, "blake2_256": blob.blake2_256, "size": blob.size}
         try:
-            marked = await self.packages.mark_stored(doc["_id"], doc["upload_id"], fields)
+            marked = await self.reservations.mark_stored(doc["_id"], doc["upload_id"], fields)
         except Exception as exc:
             log.error("mark_stored_failed", file_id=doc["_id"], error=type(exc).__name__)
             await self._undo(doc)
@@ -191,12 +216,13 @@ class UploadService:
         lap("mark_stored")
         event = DistributionStored(
             file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
-            object_key=doc["object_key"], form=FormMetadata(**_form_metadata(form)), uploader=doc["uploader"],
+            object_key=doc["object_key"], form=FormMetadata(**_form_metadata(request)), uploader=doc["uploader"],
             reply_to=self.verdicts.reply_to, upload_id=doc["upload_id"], **fields,
+            **_inspected(blob),
         )
         future = self.verdicts.expect(doc["upload_id"])
         try:
-            await self.broker.publish(event, ctx.correlation_id)
+            await self.publisher.publish(event, request.correlation_id)
         except Exception as exc:
             self.verdicts.forget(doc["upload_id"])
             log.error("distribution_publish_failed", file_id=doc["_id"], error=type(exc).__name__)
@@ -210,42 +236,49 @@ class UploadService:
         except TimeoutError:
             self.verdicts.forget(doc["upload_id"])
             log.warning("verdict_timeout", file_id=doc["_id"])
-            return Outcome.ACCEPTED
+            return UploadResult.ACCEPTED
         if isinstance(verdict, DistributionIndexed):
-            return Outcome.CREATED
+            return UploadResult.CREATED
         raise UploadRejected(verdict.reason)
 
     async def _upload_existing_name(self, existing: dict[str, Any], reservation: dict[str, Any],
-                                    form: UploadForm, declared: dict[str, str]) -> int | Owned:
+                                    request: UploadRequest, declared: dict[str, str]) -> UploadResult | Owned:
         """The filename is taken or being uploaded: identical bytes succeed, others get 400."""
-        assert form.content is not None
+        content = request.content
         if existing.get("sha256") and declared.get("sha256") and existing["sha256"] != declared["sha256"]:
-            await drain(form.content)
+            await content.drain()
             raise ValidationFailed(NAME_TAKEN)
         if existing.get("state") == INSTALLABLE:
-            blob = await hash_only(form.content, self.max_size)
+            blob = await self.blobs.digest(content, self.max_size)
+            await content.finish()
             _check_digests(blob, declared)
             if blob.sha256 != existing["sha256"]:
                 raise ValidationFailed(NAME_TAKEN)
-            return Outcome.CREATED
+            return UploadResult.CREATED
         # A concurrent upload holds the name. Keep our own copy, so if it fails we can take its place.
-        blob = await stream_to_store(self.store, reservation["object_key"], form.content, self.max_size,
-                                     self.part_size)
-        result: int | Owned = Outcome.ACCEPTED
         try:
+            blob = await self.blobs.put(reservation["object_key"], content, self.max_size,
+                                        self._inspector_for(reservation))
+        except Exception as exc:
+            if (reason := _invalid_distribution(exc)) is not None:
+                raise UploadRejected(reason) from exc
+            raise
+        result: UploadResult | Owned = UploadResult.ACCEPTED
+        try:
+            await content.finish()
             _check_digests(blob, declared)
             result = await self._await_holder(existing, reservation, blob)
             return result
         finally:
             if not isinstance(result, tuple):
-                await self.store.delete(reservation["object_key"])
+                await self.blobs.delete(reservation["object_key"])
 
     async def _await_holder(self, existing: dict[str, Any], reservation: dict[str, Any],
-                            blob: StoredBlob) -> int | Owned:
+                            blob: StoredBlob) -> UploadResult | Owned:
         deadline = time.monotonic() + self.verdict_timeout
         holder_id = existing["_id"]
         while True:
-            current = await self.packages.get_file(holder_id)
+            current = await self.reservations.get_file(holder_id)
             if current is None or abandoned(current):
                 # The holder's upload failed or its process is gone: reserve the name for our stored copy.
                 owner, doc = await self._reserve(reservation)
@@ -257,9 +290,9 @@ class UploadService:
             if current.get("state") in (PROCESSING, INSTALLABLE) and current.get("sha256") != blob.sha256:
                 raise ValidationFailed(NAME_TAKEN)
             if current.get("state") == INSTALLABLE:
-                return Outcome.CREATED
+                return UploadResult.CREATED
             if time.monotonic() >= deadline:
-                return Outcome.ACCEPTED
+                return UploadResult.ACCEPTED
             # The holder's verdict goes to its own replica; polling the reservation is the portable wait.
             await asyncio.sleep(POLL_INTERVAL)
 
@@ -277,10 +310,10 @@ class Laps:
         self._last = now
 
 
-def _declared_digests(form: UploadForm) -> dict[str, str]:
+def _declared_digests(request: UploadRequest) -> dict[str, str]:
     declared = {}
     for key, field in (("sha256", "sha256_digest"), ("md5", "md5_digest"), ("blake2_256", "blake2_256_digest")):
-        value = form.get(field)
+        value = request.get(field)
         if value:
             declared[key] = value.strip().lower()
     return declared
@@ -292,5 +325,23 @@ def _check_digests(blob: StoredBlob, declared: dict[str, str]) -> None:
             raise UploadRejected(DIGEST_MISMATCH)
 
 
-def _form_metadata(form: UploadForm) -> dict[str, str | None]:
-    return {key: form.get(key) for key in FormMetadata.model_fields}
+def _form_metadata(request: UploadRequest) -> dict[str, str | None]:
+    return {key: request.get(key) for key in FormMetadata.model_fields}
+
+
+def _inspected(blob: StoredBlob) -> dict[str, Any]:
+    """The event's account of the inspection at the edge: the core metadata when it fits in a message (the
+    worker then parses it and reads nothing back from S3), or just that the bytes were judged sound."""
+    if blob.metadata is None:
+        return {}
+    if len(blob.metadata) > MAX_EVENT_METADATA:
+        return {"inspected": True}
+    return {"inspected": True, "core_metadata": blob.metadata}
+
+
+def _invalid_distribution(exc: BaseException) -> str | None:
+    """The reason of an inspector's refusal (`Invalid distribution file: ...`), whatever raised it."""
+    message = getattr(exc, "message", None)
+    if type(exc).__name__ == "InvalidDistribution" and isinstance(message, str):
+        return message
+    return None

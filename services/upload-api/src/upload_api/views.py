@@ -9,11 +9,12 @@ from registry_shared.errors import DomainError
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
 
-from .multipart import ClientDisconnected, UploadForm, drain, open_form, read_remaining
-from .service import Outcome, UploadContext, UploadService
+from .adapters.form import ClientDisconnected, PartContent, open_form
+from .service import UploadRequest, UploadResult, UploadService
 
 UPLOAD_SERVICE = web.AppKey("upload_service", UploadService)
 UPLOADS = Counter("registry_uploads_total", "Uploads by outcome", ["outcome"])
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 log = structlog.get_logger()
 
@@ -30,23 +31,23 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def _upload(request: web.Request) -> web.Response:
-    reader, form = await open_form(request)
+    form = await open_form(request)
+    assert form.content is not None  # open_form answers 400 `content is missing` otherwise
     username, password = basic_credentials(request)
-    ctx = UploadContext(request.match_info["project_id"], username, password, request[CORRELATION_ID])
-    request[LOG_FIELDS] = {"project": ctx.project_ref, "filename": form.filename}
-    service = request.app[UPLOAD_SERVICE]
+    upload_request = UploadRequest(request.match_info["project_id"], username, password, request[CORRELATION_ID],
+                                   form.fields, form.content)
+    request[LOG_FIELDS] = {"project": upload_request.project_ref, "filename": form.filename}
     try:
-        outcome = await service.upload(ctx, form)
+        result = await request.app[UPLOAD_SERVICE].upload(upload_request)
     except ClientDisconnected:
         raise
     except DomainError as exc:
         UPLOADS.labels(f"rejected_{exc.status}").inc()
-        if form.content is not None and exc.status < 500:
+        if exc.status < 500:
             # Let the client finish sending before it reads our answer; pip/twine treat a reset as a failure.
-            await _drain_quietly(form)
+            await _drain_quietly(form.content)
         raise
-    await read_remaining(reader, form)
-    if outcome == Outcome.CREATED:
+    if result is UploadResult.CREATED:
         UPLOADS.labels("created").inc()
         return web.json_response({"message": "201 Created"}, status=201)
     UPLOADS.labels("accepted").inc()
@@ -54,11 +55,8 @@ async def _upload(request: web.Request) -> web.Response:
                              status=202)
 
 
-DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-async def _drain_quietly(form: UploadForm) -> None:
+async def _drain_quietly(content: PartContent) -> None:
     try:
-        await drain(form.content, DRAIN_LIMIT)
+        await content.drain(DRAIN_LIMIT)
     except Exception:  # noqa: BLE001 - the error being reported matters more than the rest of the body
         pass

@@ -10,6 +10,7 @@ from ..adapters.mongo import Mongo
 from ..adapters.tenancy import Conflict, TenancyRepository
 from ..domain.access import DEPLOY_SCOPES, PAT_SCOPES, RegistryAccess, Role, Visibility
 from ..events import AccessChanged, Event, TokenRevoked
+from ..replicas import Announcer, ReplicaRegistry
 from ..settings import CommonSettings
 
 
@@ -41,12 +42,16 @@ class Commands:
         await self.mongo.close()
 
     async def _announce(self, event: Event) -> None:
-        """Tell running replicas to drop cached credentials or decisions. The database change already
-        holds; if the broker is unreachable, caches expire on their own within their TTL."""
+        """Tell running replicas to drop cached credentials or decisions, and wait (bounded by
+        INDEX_APPLIED_TIMEOUT) until every live index-api and upload-api replica has: a revoked token is
+        refused everywhere once the command returns. The database change already holds; if the broker is
+        unreachable, caches expire on their own within their TTL."""
         broker = Broker(self.settings.amqp_url, self.settings.amqp_exchange)
         try:
             await asyncio.wait_for(broker.connect(), 5)
-            await broker.publish(event, correlation_id=None)
+            announcer = Announcer(broker, ReplicaRegistry(self.mongo), self.settings.index_applied_timeout)
+            await announcer.start()
+            await announcer.publish(event, correlation_id=None)
         except Exception:  # noqa: BLE001 - best effort, see docstring
             pass
         finally:

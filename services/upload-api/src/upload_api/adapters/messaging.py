@@ -10,12 +10,13 @@ from aio_pika.abc import AbstractIncomingMessage
 from registry_shared.adapters.amqp import Broker
 from registry_shared.events import DistributionIndexed, DistributionRejected, parse_event
 
+from ..ports import Verdict
+
 log = structlog.get_logger()
-Verdict = DistributionIndexed | DistributionRejected
 
 
 class VerdictWaiter:
-    """One per process. `reply_to` names this replica in the verdicts' routing keys."""
+    """The `Verdicts` port: one per process. `reply_to` names this replica in the verdicts' routing keys."""
 
     def __init__(self) -> None:
         self.reply_to = uuid.uuid4().hex

@@ -34,21 +34,45 @@ class ClientDisconnected(BadRequest):
         return "the client closed the connection during the upload"
 
 
-@dataclass
-class UploadForm:
-    fields: dict[str, str] = field(default_factory=dict)
-    content: BodyPartReader | None = None
+class PartContent:
+    """The `content` part as the use case's `Content` port (ports.py)."""
+
+    def __init__(self, part: BodyPartReader, reader: MultipartReader, form: UploadForm) -> None:
+        self._part = part
+        self._reader = reader
+        self._form = form
 
     @property
     def filename(self) -> str:
-        return (self.content.filename if self.content is not None else None) or ""
+        return self._part.filename or ""
+
+    async def read(self, size: int) -> bytes:
+        return await read_chunk(self._part, size)
+
+    async def drain(self, limit: int | None = None) -> bool:
+        return await drain(self._part, limit)
+
+    async def finish(self) -> None:
+        await drain(self._part)  # normally at its end already
+        # Fields after the file part (clients other than twine) are read, and a malformed end refused.
+        await _read_fields(self._reader, self._form, stop_at_content=False)
+
+
+@dataclass
+class UploadForm:
+    fields: dict[str, str] = field(default_factory=dict)
+    content: PartContent | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.content.filename if self.content is not None else ""
 
     def get(self, key: str) -> str | None:
         value = self.fields.get(key)
         return value if value not in (None, "") else None
 
 
-async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
+async def open_form(request: web.Request) -> UploadForm:
     """Read fields up to the `content` part. 400 when the body is not a multipart form or a parameter is
     missing or malformed, all before any credential is looked at (as GitLab's parameter validation)."""
     if request.content_type == "application/x-www-form-urlencoded":
@@ -69,12 +93,7 @@ async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
     digest = form.get("sha256_digest")
     if digest is not None and not SHA256.fullmatch(digest.strip()):
         raise ParameterInvalid("sha256_digest")
-    return reader, form
-
-
-async def read_remaining(reader: MultipartReader, form: UploadForm) -> None:
-    """After `content` was consumed: read any fields that follow it (clients other than twine)."""
-    await _read_fields(reader, form, stop_at_content=False)
+    return form
 
 
 async def drain(part: BodyPartReader, limit: int | None = None) -> bool:
@@ -117,7 +136,7 @@ async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_conten
         if name == "content":
             if form.content is not None or not stop_at_content:
                 raise BadRequest("only one file may be uploaded per request")
-            form.content = part
+            form.content = PartContent(part, reader, form)
             return
         if name in FIELDS:
             form.fields[name] = await _read_text(part, name)

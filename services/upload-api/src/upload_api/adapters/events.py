@@ -1,0 +1,48 @@
+"""Keeping the access caches true: this replica's private queue carries `token.revoked` and
+`access.changed`; each drops every cached credential and decision, then answers the publisher
+(registry_shared.replicas), so `registry-admin token revoke` returns only once no upload-api replica
+would still accept the token. A reconnect drops everything too (events may have been missed)."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from registry_shared.adapters.amqp import Broker
+from registry_shared.adapters.mongo import Mongo
+from registry_shared.events import AccessChanged, TokenRevoked, parse_event
+from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, heartbeat
+
+from .access import CachedAccess
+
+log = structlog.get_logger()
+BINDINGS = (TokenRevoked.kind, AccessChanged.kind)
+
+
+@contextlib.asynccontextmanager
+async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str) -> AsyncIterator[None]:
+    """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
+    replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        async with message.process(requeue=False, ignore_processed=True):
+            try:
+                event = parse_event(message.type, message.body)
+            except ValueError as exc:
+                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
+                return
+            log.info("access_cache_dropped", reason=event.kind, dropped=access.clear())
+            try:
+                await acknowledge(broker, message, replica)
+            except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
+                log.warning("index_applied_not_sent", error=type(exc).__name__)
+
+    queue = await broker.declare_private_queue(BINDINGS)
+    await broker.consume(queue, on_message)
+    if broker.connection is not None:
+        broker.connection.reconnect_callbacks.add(lambda _connection: access.clear())
+    async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
+        yield

@@ -1,0 +1,127 @@
+"""Streaming the file part into S3 while hashing (and inspecting) it, with flat memory and a size limit.
+
+The object store's `put_stream_blocking` pulls from a blocking reader in a worker thread and fills one
+reused part buffer; the reader fetches the request's chunks on the event loop, a batch per hop, and hands
+them over without gathering them, so the body is never held in memory beyond one S3 part. The same thread
+feeds each chunk to the inspector, so a bad archive stops the upload (and aborts the multipart upload)
+as soon as its bytes show it.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+
+from registry_shared.adapters.s3 import ObjectStore
+from registry_shared.errors import PayloadTooLarge
+
+from ..ports import Content, Inspector, StoredBlob
+
+READ_CHUNK = 256 * 1024
+BATCH_BYTES = 1024 * 1024  # read from the request per hop to the event loop
+
+
+async def _read_batch(content: Content) -> list[bytes]:
+    """Chunks of `content` adding up to about BATCH_BYTES; empty at the end of the part."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < BATCH_BYTES:
+        chunk = await content.read(READ_CHUNK)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks
+
+
+class _HashingReader:
+    """A blocking, file-like view of the file part, for use from a worker thread only."""
+
+    def __init__(self, content: Content, loop: asyncio.AbstractEventLoop, limit: int,
+                 inspector: Inspector | None = None) -> None:
+        self._content = content
+        self._loop = loop
+        self._limit = limit
+        self._inspector = inspector
+        self._chunks: deque[bytes] = deque()
+        self._eof = False
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.blake2 = hashlib.blake2b(digest_size=32)
+
+    def _pull(self) -> None:
+        chunks = asyncio.run_coroutine_threadsafe(_read_batch(self._content), self._loop).result()
+        if not chunks:
+            self._eof = True
+            return
+        for chunk in chunks:
+            self.size += len(chunk)
+            if self.size > self._limit:
+                raise PayloadTooLarge()
+            self.sha256.update(chunk)
+            self.md5.update(chunk)
+            self.blake2.update(chunk)
+            if self._inspector is not None:
+                self._inspector.feed(chunk)
+        self._chunks.extend(chunks)
+
+    def read(self, size: int = -1) -> bytes:
+        """At most `size` bytes (all that is left when negative); b"" only at the end."""
+        if not self._chunks and not self._eof:
+            self._pull()
+        if size < 0:
+            while not self._eof:
+                self._pull()
+            out = b"".join(self._chunks)
+            self._chunks.clear()
+            return out
+        if not self._chunks:
+            return b""
+        chunk = self._chunks.popleft()
+        if len(chunk) > size:
+            self._chunks.appendleft(chunk[size:])
+            chunk = chunk[:size]
+        return bytes(chunk)
+
+    def blob(self, metadata: bytes | None = None) -> StoredBlob:
+        return StoredBlob(self.size, self.sha256.hexdigest(), self.md5.hexdigest(), self.blake2.hexdigest(),
+                          metadata)
+
+
+class S3Blobs:
+    """The `Blobs` port over the shared ObjectStore."""
+
+    def __init__(self, objects: ObjectStore, part_size: int) -> None:
+        self.objects = objects
+        self.part_size = part_size
+
+    async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
+        reader = _HashingReader(content, asyncio.get_running_loop(), limit, inspector)
+        try:
+            await asyncio.to_thread(self.objects.put_stream_blocking, key, reader, self.part_size)
+        except BaseException:
+            if inspector is not None:
+                inspector.abort()
+            raise
+        if inspector is None:
+            return reader.blob()
+        try:
+            inspection = await asyncio.to_thread(inspector.finish)
+        except BaseException:
+            await self.objects.delete(key)  # the bytes are all stored, and refused: remove them
+            raise
+        return reader.blob(inspection.metadata_bytes)
+
+    async def digest(self, content: Content, limit: int) -> StoredBlob:
+        reader = _HashingReader(content, asyncio.get_running_loop(), limit)
+
+        def _consume() -> None:
+            while reader.read(READ_CHUNK * 16):
+                pass
+
+        await asyncio.to_thread(_consume)
+        return reader.blob()
+
+    async def delete(self, key: str) -> None:
+        await self.objects.delete(key)
