@@ -214,11 +214,15 @@ class UploadService:
             await self._undo(doc)
             raise ServiceUnavailable("503 Service Unavailable - the upload's reservation expired; retry")
         lap("mark_stored")
+        # upload-api inspected every byte as it streamed: the worker trusts that verdict, and with the core
+        # metadata in the message (unless too large for one) reads nothing back from S3.
+        inspected = blob.metadata is not None
         event = DistributionStored(
             file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
-            object_key=doc["object_key"], form=FormMetadata(**_form_metadata(request)), uploader=doc["uploader"],
-            reply_to=self.verdicts.reply_to, upload_id=doc["upload_id"], **fields,
-            **_inspected(blob),
+            object_key=doc["object_key"], form=FormMetadata.model_validate(_form_metadata(request)),
+            uploader=doc["uploader"], reply_to=self.verdicts.reply_to, upload_id=doc["upload_id"],
+            size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
+            core_metadata=blob.metadata if inspected and len(blob.metadata or b"") <= MAX_EVENT_METADATA else None,
         )
         future = self.verdicts.expect(doc["upload_id"])
         try:
@@ -327,16 +331,6 @@ def _check_digests(blob: StoredBlob, declared: dict[str, str]) -> None:
 
 def _form_metadata(request: UploadRequest) -> dict[str, str | None]:
     return {key: request.get(key) for key in FormMetadata.model_fields}
-
-
-def _inspected(blob: StoredBlob) -> dict[str, Any]:
-    """The event's account of the inspection at the edge: the core metadata when it fits in a message (the
-    worker then parses it and reads nothing back from S3), or just that the bytes were judged sound."""
-    if blob.metadata is None:
-        return {}
-    if len(blob.metadata) > MAX_EVENT_METADATA:
-        return {"inspected": True}
-    return {"inspected": True, "core_metadata": blob.metadata}
 
 
 def _invalid_distribution(exc: BaseException) -> str | None:

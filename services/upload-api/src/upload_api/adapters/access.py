@@ -26,11 +26,11 @@ class CachedAccess:
 
     async def find_project(self, ref: str) -> dict[str, Any] | None:
         key = ref.lower()
-        project = self.projects.get(key)
-        if project is MISSING:
-            project = await self.tenancy.find_project(ref)
-            if project is None:
-                return None
+        cached = self.projects.get(key)
+        if cached is not MISSING:
+            return cached
+        project = await self.tenancy.find_project(ref)
+        if project is not None:
             self.projects.put(key, project)
         return project
 
