@@ -361,7 +361,7 @@ def test_sdist_zip_refuses_a_bad_member_after_pkg_info(case: str) -> None:
 
 
 def test_too_many_members_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("metadata_worker.inspect.MAX_MEMBERS", 5)
+    monkeypatch.setattr("registry_shared.inspection.rules.MAX_MEMBERS", 5)
     extra = [(f"demo_pkg-1.0/m{i}.py", b"") for i in range(3)]
     assert reject_reason(inspect_sdist_tar, tar_gz_of([*sdist_entries(), *extra])) == "too many members"
     assert reject_reason(inspect_sdist_zip, zip_of([*sdist_entries(), *extra])) == "too many members"

@@ -1,10 +1,14 @@
 """Builders of small distributions for the worker's tests: wheels and sdists made in memory."""
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import io
 import tarfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from unittest import mock
 
 Entry = tuple[str, bytes]
 # A member whose header the test shapes itself (a link, PAX fields), with its data.
@@ -28,14 +32,28 @@ def zip_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) ->
     return buf.getvalue()
 
 
-def wheel_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None) -> list[Entry]:
+def record_hash(data: bytes) -> str:
+    """A RECORD hash as the wheel spec writes it: urlsafe base64 of the sha256 digest, unpadded."""
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def record_of(entries: Iterable[Entry], record_path: str) -> bytes:
+    """The RECORD of `entries`: each with its hash and size, RECORD itself last and unhashed."""
+    lines = [f"{name},{record_hash(data)},{len(data)}" for name, data in entries if not name.endswith("/")]
+    return "\n".join([*lines, f"{record_path},,", ""]).encode()
+
+
+def wheel_entries(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None,
+                  extra: Iterable[Entry] = ()) -> list[Entry]:
+    """A wheel's members, `extra` among them, and a RECORD listing them all (the last member)."""
     info = f"{name}-{version}.dist-info"
-    return [
+    entries = [
         (f"{name}/__init__.py", b"VALUE = 1\n"),
         (f"{info}/METADATA", metadata if metadata is not None else core_metadata(name.replace("_", "-"), version)),
         (f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
-        (f"{info}/RECORD", b""),
+        *extra,
     ]
+    return [*entries, (f"{info}/RECORD", record_of(entries, f"{info}/RECORD"))]
 
 
 def without(entries: Iterable[Entry], suffix: str) -> list[Entry]:
@@ -53,7 +71,34 @@ def corrupt_wheel() -> bytes:
 
 def wheel(name: str = "demo_pkg", version: str = "1.0", metadata: bytes | None = None,
           extra: Iterable[Entry] = ()) -> bytes:
-    return zip_of([*wheel_entries(name, version, metadata), *extra])
+    """A wheel whose RECORD lists every member, `extra` (placed before RECORD) included."""
+    return zip_of(wheel_entries(name, version, metadata, extra))
+
+
+@contextlib.contextmanager
+def _zip64_everywhere() -> Iterator[None]:
+    # zipfile writes zip64 fields only past its limits; lowered, every size, offset and count is zip64.
+    with mock.patch.object(zipfile, "ZIP64_LIMIT", 0), mock.patch.object(zipfile, "ZIP_FILECOUNT_LIMIT", 0):
+        yield
+
+
+def zip64_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip written with zip64 extra fields in every local header and directory entry, and zip64 end
+    records, as a multi-GB upload has them."""
+    buf = io.BytesIO()
+    with _zip64_everywhere(), zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            with zf.open(info, "w", force_zip64=True) as member:
+                member.write(data)
+    return buf.getvalue()
+
+
+def flip_bit(data: bytes, position: int, bit: int = 0) -> bytes:
+    out = bytearray(data)
+    out[position] ^= 1 << bit
+    return bytes(out)
 
 
 def tar_gz_of(entries: Iterable[Entry | Member | tarfile.TarInfo]) -> bytes:
