@@ -204,10 +204,11 @@ def render_nginx(stack: Stack) -> str:
             sys.exit(f"stack: routes.json names backend {backend!r}, which the stack does not run")
         servers = "".join(f"        server 127.0.0.1:{port};\n" for port in by_backend[backend])
         upstreams.append(f"    upstream {backend.replace('-', '_')} {{\n{servers}        keepalive 32;\n    }}")
+    # The S3 endpoint the services sign URLs for: the gateway's send-file location fetches from it.
     object_store = urlsplit(stack.env["S3_ENDPOINT"])
-    default_port = 443 if object_store.scheme == "https" else 80
-    upstreams.append(f"    upstream object_store {{\n        server {object_store.hostname}:{object_store.port or default_port};"
-                     f"\n        keepalive 32;\n    }}")
+    store_port = object_store.port or (443 if object_store.scheme == "https" else 80)
+    upstreams.append(f"    upstream object_store {{\n        server {object_store.hostname}:{store_port};\n"
+                     "        keepalive 32;\n    }")
     for route in routes:
         match = f"~ {route['regex']}" if "regex" in route else route["prefix"]
         timeout = route.get("timeout_seconds", 60)

@@ -5,6 +5,7 @@ compare values within one render, never across renders.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from .conftest import CHART, NAMESPACE, RELEASE, SERVICES, Rendered
+from .conftest import CHART, NAMESPACE, RELEASE, ROUTES, SERVICES, Rendered
 
 FULLNAME = f"{RELEASE}-registry"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest with schemas here.
@@ -79,7 +80,7 @@ def test_no_image_floats(default_render: Rendered) -> None:
 
 
 def test_a_deployment_and_service_per_service(default_render: Rendered) -> None:
-    assert default_render.names("Deployment") == {f"{FULLNAME}-{c}" for c in SERVICES}
+    assert default_render.names("Deployment") == {f"{FULLNAME}-{c}" for c in SERVICES} | {f"{FULLNAME}-gateway"}
     for component, (_key, module) in SERVICES.items():
         deployment = default_render.deployment(component)
         [container] = deployment["spec"]["template"]["spec"]["containers"]
@@ -245,7 +246,8 @@ def test_ingress_is_routes_json(default_render: Rendered, routes: list[dict[str,
         assert got["name"] == want["name"]
         assert got.get("regex") == want.get("regex")
         assert got.get("prefix") == want.get("prefix")
-        assert got["service"] == f"{FULLNAME}-{want['backend']}"
+        # send_file routes go through the chart's gateway (nginx, which proxies them to the backend)
+        assert got["service"] == f"{FULLNAME}-{'gateway' if want.get('send_file') else want['backend']}"
         assert got["port"] == {"name": "http"}
         assert got["timeout_seconds"] == got["send_timeout_seconds"] == want.get("timeout_seconds", 60)
         assert got["host"] == default_render.values["ingress"]["host"]
@@ -269,7 +271,9 @@ def ingress_backend(rendered: Rendered, path: str) -> str | None:
         if not pattern.startswith("^"):
             pattern = "^" + pattern
         if re.search(pattern, path, re.IGNORECASE):
-            return route["service"].removeprefix(f"{FULLNAME}-")
+            service = route["service"].removeprefix(f"{FULLNAME}-")
+            # the gateway routes as the table says (its locations are rendered from it: test_gateway.py)
+            return gateway_backend(json.loads(ROUTES.read_text())["routes"], path) if service == "gateway" else service
     return None
 
 
@@ -415,7 +419,7 @@ def test_external_values_deploy_no_dependencies(external_render: Rendered) -> No
     for dependency in DEPENDENCIES:
         assert not [o for o in external_render.objects
                     if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == dependency]
-    assert external_render.names("Deployment") == {f"{FULLNAME}-{c}" for c in SERVICES}
+    assert external_render.names("Deployment") == {f"{FULLNAME}-{c}" for c in SERVICES} | {f"{FULLNAME}-gateway"}
 
 
 def test_external_values_point_at_the_external_servers(external_render: Rendered,
