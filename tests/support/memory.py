@@ -71,7 +71,10 @@ def write_sparse_wheel(directory: Path, name: str, version: str, size: int) -> P
             out.write(bytes(payload % MIB))
         zf.writestr(f"{dist_info}/METADATA", metadata)
         zf.writestr(f"{dist_info}/WHEEL", wheel)
-        zf.writestr(f"{dist_info}/RECORD", "")
+        # Listed without hashes (the wheel spec's form for what a tool did not hash): the payload is sparse.
+        zf.writestr(f"{dist_info}/RECORD", "".join(f"{member},,\n" for member in (
+            f"{module}/__init__.py", f"{module}/payload.bin", f"{dist_info}/METADATA", f"{dist_info}/WHEEL",
+            f"{dist_info}/RECORD")))
     return path
 
 

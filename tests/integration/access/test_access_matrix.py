@@ -126,7 +126,8 @@ def wheel(name: str, version: str) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(f"{name}-{version}.dist-info/METADATA",
                     f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        zf.writestr(f"{name}-{version}.dist-info/RECORD", "")
+        zf.writestr(f"{name}-{version}.dist-info/RECORD", f"{name}-{version}.dist-info/METADATA,,\n"
+                                                          f"{name}-{version}.dist-info/RECORD,,\n")
     return buf.getvalue()
 
 

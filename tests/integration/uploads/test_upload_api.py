@@ -19,6 +19,7 @@ from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.domain.access import RegistryAccess, Role, Visibility
 from tests.support.fake_worker import FakeWorker
+from tests.unit.worker.worker_archives import record_of
 from upload_api.app import create_app
 from upload_api.settings import UploadSettings
 
@@ -26,10 +27,13 @@ from upload_api.settings import UploadSettings
 def wheel_bytes(name: str = "demo", version: str = "1.0", payload: bytes = b"x = 1\n") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(f"{name}/__init__.py", payload)
-        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        zf.writestr(f"{name}-{version}.dist-info/METADATA", metadata)
-        zf.writestr(f"{name}-{version}.dist-info/RECORD", "")
+        members = {f"{name}/__init__.py": payload,
+                   f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"}
+        for path, data in members.items():
+            zf.writestr(path, data)
+        zf.writestr(f"{name}-{version}.dist-info/RECORD", record_of(
+            [(path, data if isinstance(data, bytes) else data.encode()) for path, data in members.items()],
+            f"{name}-{version}.dist-info/RECORD"))
     return buf.getvalue()
 
 

@@ -11,8 +11,10 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import io
 import os
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +35,11 @@ from tests.support.servers import settings_from_env
 from tests.unit.worker.worker_archives import (
     core_metadata,
     corrupt_wheel,
+    flip_bit,
     sdist_entries,
     sdist_tar,
     sdist_zip,
+    symlink,
     tar_gz_of,
     wheel,
     wheel_entries,
@@ -187,7 +191,17 @@ FORM_CASES: dict[str, tuple[bytes, dict[str, str], dict[str, str]]] = {
     "too large": (wheel(extra=[("demo_pkg/blob.bin", os.urandom(MAX_SIZE))]), {}, bad("File is too large")),
 }
 
-# Refused by the metadata-worker after reading the stored file: (file name, file bytes, body).
+def _flipped_member(compression: int) -> bytes:
+    """A wheel with one bit flipped inside the data of its member `demo_pkg/data.txt`."""
+    data = wheel(extra=[("demo_pkg/data.txt", b"hello world " * 300)])
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("demo_pkg/data.txt")
+    if compression == zipfile.ZIP_STORED:
+        data = zip_of(wheel_entries(extra=[("demo_pkg/data.txt", b"hello world " * 300)]), zipfile.ZIP_STORED)
+        info = zipfile.ZipFile(io.BytesIO(data)).getinfo("demo_pkg/data.txt")
+    return flip_bit(data, info.header_offset + 30 + len(info.filename) + 10)
+
+
+# Refused for what the file holds (at the edge as it streams, or by the worker): (file name, bytes, body).
 CONTENT_CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "wheel without METADATA": (WHEEL, zip_of(without(wheel_entries(), "/METADATA")),
                                invalid("missing .dist-info/METADATA")),
@@ -221,6 +235,27 @@ CONTENT_CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "a gzip that is not a tar": ("demo_pkg-1.0.tar.gz", gzip.compress(b"no tar headers here" * 40),
                                  invalid("a .tar.gz sdist must be a gzip-compressed tar archive")),
     "a tar.gz named .zip": ("demo_pkg-1.0.zip", sdist_tar(), invalid("a .zip sdist must be a zip archive")),
+    # Integrity, judged at the edge as the bytes stream (issue 13): pip would fail on these with BadZipFile.
+    "a flipped bit in a member's compressed data": (WHEEL, _flipped_member(zipfile.ZIP_DEFLATED), invalid(
+        "member 'demo_pkg/data.txt' is corrupt (its data does not inflate)")),
+    "a flipped bit in a stored member": (WHEEL, _flipped_member(zipfile.ZIP_STORED), invalid(
+        "member 'demo_pkg/data.txt' fails its CRC check")),
+    "a member that differs from its RECORD hash": (WHEEL, zip_of(
+        [(n, b"tampered" if n == "demo_pkg/data.txt" else d)
+         for n, d in wheel_entries(extra=[("demo_pkg/data.txt", b"original")])]),
+        invalid("member 'demo_pkg/data.txt' does not match its RECORD hash")),
+    "wheel: '..' after METADATA": (WHEEL, zip_of([*wheel_entries(), ("demo_pkg/../../evil", b"x")]),
+                                   invalid("member path 'demo_pkg/../../evil' contains '..'")),
+    "wheel: absolute path after METADATA": (WHEEL, zip_of([*wheel_entries(), ("/etc/evil", b"x")]),
+                                            invalid("absolute member path '/etc/evil'")),
+    "sdist: '..' after PKG-INFO": ("demo_pkg-1.0.tar.gz",
+                                   tar_gz_of([*sdist_entries(), ("demo_pkg-1.0/../../evil", b"x")]),
+                                   invalid("member path 'demo_pkg-1.0/../../evil' contains '..'")),
+    "sdist: absolute path after PKG-INFO": ("demo_pkg-1.0.tar.gz", tar_gz_of([*sdist_entries(), ("/etc/evil", b"x")]),
+                                            invalid("absolute member path '/etc/evil'")),
+    "sdist: a link out after PKG-INFO": ("demo_pkg-1.0.tar.gz", tar_gz_of(
+        [*sdist_entries(), symlink("demo_pkg-1.0/evil", "../../etc/passwd")]),
+        invalid("link 'demo_pkg-1.0/evil' points outside the top-level directory")),
 }
 
 

@@ -22,6 +22,7 @@ from registry_shared.errors import (
     ValidationFailed,
 )
 from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, Event
+from registry_shared.inspection import InvalidDistribution
 from upload_api.ports import StoredBlob, Verdict
 from upload_api.service import UploadRequest, UploadResult, UploadService
 
@@ -300,18 +301,10 @@ class RefusingInspector:
         pass
 
     def finish(self) -> bytes:
-        raise InvalidDistribution("Invalid distribution file: member '../x' contains '..'")
+        raise InvalidDistribution("member '../x' contains '..'")
 
     def abort(self) -> None:
         pass
-
-
-class InvalidDistribution(Exception):
-    """Stands for registry_shared's: the use case recognises the refusal by its name and `message`."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 async def test_an_inspector_s_refusal_is_a_400_and_keeps_nothing(world: World) -> None:

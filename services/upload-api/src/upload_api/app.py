@@ -7,6 +7,7 @@ from aiohttp import web
 
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.tenancy import TenancyRepository
+from registry_shared.inspection import Expected, StreamingInspector
 from registry_shared.web.app import REASON_PHRASES, create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
@@ -20,6 +21,11 @@ from .settings import UploadSettings
 from .views import UPLOAD_SERVICE
 
 WORKER_BINDINGS = ("distribution.stored", "file.deleted")
+
+
+def inspector(filename: str, name: str, version: str, display_name: str, display_version: str) -> StreamingInspector:
+    """Every upload's bytes are judged as they stream (DESIGN.md "Upload", step 2)."""
+    return StreamingInspector(filename, Expected(name, version, display_name, display_version))
 
 
 def create_app(settings: UploadSettings) -> web.Application:
@@ -37,7 +43,7 @@ def create_app(settings: UploadSettings) -> web.Application:
         app[UPLOAD_SERVICE] = UploadService(
             access, PackageRepository(app[MONGO]), S3Blobs(app[STORE], settings.upload_part_size), broker, verdicts,
             max_size=settings.upload_max_file_size, verdict_timeout=settings.upload_verdict_timeout,
-            lease=settings.upload_reservation_lease,
+            lease=settings.upload_reservation_lease, inspector=inspector,
         )
         async with access_events(broker, app[MONGO], access, settings.replica_id):
             yield

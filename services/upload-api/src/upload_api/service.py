@@ -23,6 +23,7 @@ from registry_shared.domain.names import normalize_name, validate_name
 from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
 from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
+from registry_shared.inspection import InvalidDistribution
 
 from .ports import Access, Blobs, Content, Fields, Inspector, Publisher, Reservations, StoredBlob, Verdicts
 
@@ -334,8 +335,5 @@ def _form_metadata(request: UploadRequest) -> dict[str, str | None]:
 
 
 def _invalid_distribution(exc: BaseException) -> str | None:
-    """The reason of an inspector's refusal (`Invalid distribution file: ...`), whatever raised it."""
-    message = getattr(exc, "message", None)
-    if type(exc).__name__ == "InvalidDistribution" and isinstance(message, str):
-        return message
-    return None
+    """The reason of the inspector's refusal (`Invalid distribution file: ...`), if that is what `exc` is."""
+    return exc.message if isinstance(exc, InvalidDistribution) else None
