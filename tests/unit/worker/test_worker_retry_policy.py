@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from metadata_worker.adapters.messaging import retry_queue_name
 from metadata_worker.retries import RetryPolicy
+from registry_shared.topology import retry_queue
 
 DEFAULT = RetryPolicy.from_seconds(1, 300, 3600)  # the settings' defaults
 
@@ -44,4 +44,4 @@ def test_window_runs_from_the_first_failure(now_ms: int, exhausted: bool) -> Non
 @pytest.mark.parametrize(("delay_ms", "name"), [(200, "q.retry.0.2"), (1000, "q.retry.1"), (1600, "q.retry.1.6"),
                                                 (300_000, "q.retry.300"), (1_234_567, "q.retry.1234.567")])
 def test_delay_queues_are_named_by_their_delay_in_seconds(delay_ms: int, name: str) -> None:
-    assert retry_queue_name("q", delay_ms) == name
+    assert retry_queue("q", delay_ms) == name

@@ -13,6 +13,7 @@ from aiohttp import web
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.pages import PageBuilder
 from registry_shared.replicas import Announcer, ReplicaRegistry
+from registry_shared.topology import worker_queue
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
@@ -23,15 +24,10 @@ from .retries import RetryPolicy
 from .service import IndexingService
 from .settings import WorkerSettings
 
-__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "retry_policy", "work_queue_name"]
+__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "retry_policy"]
 CONSUMER = web.AppKey("consumer", Consumer)
 
 log = structlog.get_logger()
-
-
-def work_queue_name(settings: WorkerSettings) -> str:
-    """`<exchange>.metadata-worker` (contracts.md); its dead-letter queue is `<name>.dead`."""
-    return f"{settings.amqp_exchange}.metadata-worker"
 
 
 def retry_policy(settings: WorkerSettings) -> RetryPolicy:
@@ -48,11 +44,12 @@ def create_app(settings: WorkerSettings) -> web.Application:
         distributions = S3Distributions(app[STORE], threads=settings.worker_prefetch)
         announcer = Announcer(app[BROKER], ReplicaRegistry(app[MONGO]), settings.index_applied_timeout)
         await announcer.start()
-        publisher = WorkerPublisher(app[BROKER], work_queue_name(settings), announcer)
+        publisher = WorkerPublisher(app[BROKER], worker_queue(settings.amqp_exchange), announcer)
         service = IndexingService(packages, distributions, PageBuilder(app[MONGO], packages), publisher)
         policy = retry_policy(settings)
         consumer = Consumer(service, publisher, policy)
-        queue = await app[BROKER].declare_work_queue(work_queue_name(settings), BINDINGS, settings.worker_prefetch)
+        queue = await app[BROKER].declare_work_queue(worker_queue(settings.amqp_exchange), BINDINGS,
+                                                     settings.worker_prefetch)
         retry_queues = await publisher.declare_retry_queues(policy.tiers_ms())
         await consumer.start(queue)
         app[CONSUMER] = consumer

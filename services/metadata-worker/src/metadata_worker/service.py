@@ -28,6 +28,7 @@ from registry_shared.events import (
     IndexChanged,
     Scope,
 )
+from registry_shared.topology import verdict_key
 
 from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
 
@@ -161,7 +162,7 @@ class IndexingService:
         await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc["name"]]), correlation_id)
         verdict = DistributionIndexed(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
                                       upload_id=event.upload_id or doc.get("upload_id", ""))
-        await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
+        await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         ms = {"documents": indexed_ms, "pages": _ms(started, paged), "publish": _ms(paged, time.perf_counter())}
         log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
 
@@ -172,13 +173,8 @@ class IndexingService:
         # The event model makes the reason printable whatever built it, so the verdict always serialises.
         verdict = DistributionRejected(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
                                        reason=exc.message, upload_id=event.upload_id or doc.get("upload_id", ""))
-        await self.publisher.publish(verdict, correlation_id, _verdict_key(verdict, event.reply_to))
+        await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         log.info("distribution_rejected", **_facts(event), reason=printable(exc.reason))
-
-
-def _verdict_key(verdict: Event, reply_to: str) -> str:
-    """`distribution.indexed.<replica>`, or the bare kind when nobody named a replica."""
-    return f"{verdict.kind}.{reply_to}" if reply_to else verdict.kind
 
 
 def _ms(start: float, end: float) -> float:

@@ -8,6 +8,7 @@ from aiohttp import web
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.inspection import Expected, StreamingInspector
+from registry_shared.topology import WORKER_BINDINGS, worker_queue
 from registry_shared.web.app import REASON_PHRASES, create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
@@ -19,8 +20,6 @@ from .routes import setup_routes
 from .service import UploadService
 from .settings import UploadSettings
 from .views import UPLOAD_SERVICE
-
-WORKER_BINDINGS = ("distribution.stored", "file.deleted")
 
 
 def inspector(filename: str, name: str, version: str, display_name: str, display_version: str) -> StreamingInspector:
@@ -36,7 +35,7 @@ def create_app(settings: UploadSettings) -> web.Application:
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         broker = app[BROKER]
         # Declared here too, so an upload accepted before any worker started is queued, not dropped.
-        await broker.declare_work_queue(f"{settings.amqp_exchange}.metadata-worker", WORKER_BINDINGS, prefetch=0)
+        await broker.declare_work_queue(worker_queue(settings.amqp_exchange), WORKER_BINDINGS, prefetch=0)
         verdicts = VerdictWaiter()
         await verdicts.start(broker)
         access = CachedAccess(TenancyRepository(app[MONGO]), settings.auth_cache_ttl)

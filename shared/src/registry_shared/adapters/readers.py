@@ -19,6 +19,13 @@ from typing import Protocol
 Fetch = Callable[[int, int], bytes]
 
 
+class ForwardReader(Protocol):
+    """A blocking, forward-only `read` that returns b"" only at the end (a stream of a stored object, an
+    upload's chunks)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class SeekableReader(Protocol):
     """What zipfile reads an archive through: a file opened "rb", or a `RangedReader` (which typeshed's
     `IO[bytes]` does not describe: it is a RawIOBase)."""

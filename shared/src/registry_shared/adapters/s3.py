@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 from minio import Minio
@@ -13,16 +13,12 @@ from minio.datatypes import Part
 from minio.error import S3Error
 from minio.helpers import DictType
 
+from .readers import ForwardReader
+
 DOWNLOAD_CHUNK = 256 * 1024
 SMALL_OBJECT = 1024 * 1024  # sent in one PUT without a part buffer
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"})
 
-
-
-class BlockingReader(Protocol):
-    """What `put_stream_blocking` pulls from: a blocking `read` returning b"" only at the end."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
 
 class ObjectStore:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, region: str = "us-east-1",
@@ -63,7 +59,7 @@ class ObjectStore:
         except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
             return False
 
-    def put_stream_blocking(self, key: str, reader: BlockingReader, part_size: int) -> None:
+    def put_stream_blocking(self, key: str, reader: ForwardReader, part_size: int) -> None:
         """Upload from a blocking reader of unknown length: one PUT when it fits in a part, else multipart.
 
         One part buffer is filled and sent again and again, so memory stays at one part whatever the size.
@@ -176,7 +172,7 @@ class ObjectStore:
         )
 
 
-def _fill(reader: BlockingReader, view: memoryview) -> int:
+def _fill(reader: ForwardReader, view: memoryview) -> int:
     """Read into `view` until it is full or the reader is exhausted; how many bytes were read."""
     filled = 0
     while filled < len(view):
@@ -188,7 +184,7 @@ def _fill(reader: BlockingReader, view: memoryview) -> int:
     return filled
 
 
-def _read_up_to(reader: BlockingReader, size: int) -> bytes:
+def _read_up_to(reader: ForwardReader, size: int) -> bytes:
     """Up to `size` bytes of the reader: fewer only at its end."""
     chunks: list[bytes] = []
     got = 0

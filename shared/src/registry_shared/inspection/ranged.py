@@ -6,8 +6,8 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable
-from typing import IO
 
+from ..adapters.readers import SeekableReader
 from . import rules
 from .rules import (
     ArchiveFormat,
@@ -27,7 +27,7 @@ from .rules import (
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, OSError, OverflowError)
 
 
-def inspect_wheel(fp: IO[bytes], expected: Expected) -> Inspection:
+def inspect_wheel(fp: SeekableReader, expected: Expected) -> Inspection:
     """Check a wheel read through a seekable file: one `*.dist-info/` with METADATA and RECORD."""
     with content_errors("corrupt zip archive"), _ZipContext(fp, not_a_zip(ArchiveFormat.WHEEL)) as zf:
         infos = zf.infolist()
@@ -38,7 +38,7 @@ def inspect_wheel(fp: IO[bytes], expected: Expected) -> Inspection:
     return check_metadata(data, path, expected)
 
 
-def inspect_sdist_zip(fp: IO[bytes], expected: Expected) -> Inspection:
+def inspect_sdist_zip(fp: SeekableReader, expected: Expected) -> Inspection:
     """Check a `.zip` sdist read through a seekable file: `<top>/PKG-INFO`, one top-level directory."""
     with content_errors("corrupt zip archive"), _ZipContext(fp, not_a_zip(ArchiveFormat.SDIST_ZIP)) as zf:
         infos = zf.infolist()
@@ -75,7 +75,7 @@ def check_zip_members(infos: Iterable[zipfile.ZipInfo]) -> None:
 class _ZipContext:
     """`with _ZipContext(...) as zf`: corrupt central directories become InvalidDistribution."""
 
-    def __init__(self, fp: IO[bytes], not_zip: str) -> None:
+    def __init__(self, fp: SeekableReader, not_zip: str) -> None:
         self.fp = fp
         self.not_zip = not_zip
         self.zf: zipfile.ZipFile | None = None

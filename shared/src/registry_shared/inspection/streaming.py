@@ -148,9 +148,9 @@ class StreamingInspector:
     def _run(self) -> None:
         try:
             if self.format is ArchiveFormat.SDIST_TAR:
-                result = scan_sdist_tar(self._pipe, self.expected, max_metadata=self.max_metadata)  # type: ignore[arg-type]
+                result = scan_sdist_tar(self._pipe, self.expected, max_metadata=self.max_metadata)
             else:
-                result = scan_zip(self._pipe, self.format, self.expected,  # type: ignore[arg-type]
+                result = scan_zip(self._pipe, self.format, self.expected,
                                   max_metadata=self.max_metadata)
             # A tar.gz may be followed by padding that its reader left unread (today's policy): drain it.
             while self._pipe.read(rules.STREAM_CHUNK):

@@ -6,9 +6,9 @@ import dataclasses
 import re
 import tarfile
 import zlib
-from typing import IO, Self
+from typing import Self
 
-from registry_shared.adapters.readers import PullReader
+from registry_shared.adapters.readers import ForwardReader, PullReader
 
 from . import rules
 from .rules import (
@@ -25,7 +25,7 @@ from .rules import (
 NOT_A_TAR_GZ = "a .tar.gz sdist must be a gzip-compressed tar archive"
 
 
-def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
+def inspect_sdist_tar(stream: ForwardReader, expected: Expected) -> Inspection:
     """Check a `.tar.gz` sdist from a forward-only stream, every member to the end of the archive.
 
     Each member must have a safe path under the one top-level directory, and each link must stay inside
@@ -34,7 +34,7 @@ def inspect_sdist_tar(stream: IO[bytes], expected: Expected) -> Inspection:
     return scan_sdist_tar(stream, expected)
 
 
-def scan_sdist_tar(stream: IO[bytes], expected: Expected, *, max_metadata: int | None = None) -> Inspection:
+def scan_sdist_tar(stream: ForwardReader, expected: Expected, *, max_metadata: int | None = None) -> Inspection:
     """`inspect_sdist_tar` with its metadata limit. The gzip stream is read to its end, so a file cut
     inside its trailer (CRC-32, size) or with a wrong CRC is refused, and what follows the tar's
     end-of-archive blocks must be zeros (`tar -i` would extract members hidden there). Bytes after the
@@ -138,7 +138,7 @@ class GunzipReader(PullReader):
     before a bomb has been expanded, and with output bounded to one chunk at a time.
     """
 
-    def __init__(self, raw: IO[bytes], chunk: int | None = None) -> None:
+    def __init__(self, raw: ForwardReader, chunk: int | None = None) -> None:
         super().__init__()
         self._raw = raw
         self._chunk = chunk or rules.STREAM_CHUNK

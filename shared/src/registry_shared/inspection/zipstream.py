@@ -19,8 +19,8 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import IO
 
+from ..adapters.readers import ForwardReader
 from . import rules
 from .record import check_record
 from .rules import (
@@ -64,7 +64,7 @@ class Truncated(Exception):
 class Input:
     """Forward-only reads over a blocking `read(n)` stream, counting the offset, with a small lookahead."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: ForwardReader) -> None:
         self._stream = stream
         self._buf = bytearray()
         self.offset = 0  # of the next byte not yet consumed
@@ -122,7 +122,7 @@ class Member:
 class ZipScan:
     """One pass over a zip: `run()` returns the inspection or raises InvalidDistribution."""
 
-    def __init__(self, stream: IO[bytes], fmt: ArchiveFormat, expected: Expected, max_metadata: int) -> None:
+    def __init__(self, stream: ForwardReader, fmt: ArchiveFormat, expected: Expected, max_metadata: int) -> None:
         self.inp = Input(stream)
         self.fmt = fmt
         self.expected = expected
@@ -414,7 +414,7 @@ class _MemberData:
             raise InvalidDistribution("suspicious compression ratio (zip bomb)")
 
 
-def scan_zip(stream: IO[bytes], fmt: ArchiveFormat, expected: Expected, *, max_metadata: int | None = None
+def scan_zip(stream: ForwardReader, fmt: ArchiveFormat, expected: Expected, *, max_metadata: int | None = None
              ) -> Inspection:
     """Inspect a wheel (`fmt` WHEEL) or a `.zip` sdist from a forward-only blocking stream, to its end."""
     limit = rules.MAX_METADATA_SIZE if max_metadata is None else max_metadata

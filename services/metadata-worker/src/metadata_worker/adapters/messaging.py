@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from registry_shared.adapters.amqp import Broker
 from registry_shared.events import Event
 from registry_shared.replicas import Announcer
+from registry_shared.topology import retry_queue
 
 RETRIES_HEADER = "x-retries"
 # Epoch milliseconds of the message's first transient failure: the retry window runs from there.
@@ -25,13 +26,6 @@ FIRST_FAILURE_HEADER = "x-first-failure-ms"
 # window (x-retries and x-first-failure-ms say what matters).
 _DEATH_HEADERS = frozenset({"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
                             "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason"})
-
-
-def retry_queue_name(queue_name: str, delay_ms: int) -> str:
-    """`<work queue>.retry.<seconds>`: the delay queue whose messages wait `delay_ms` (`...retry.0.2`,
-    `...retry.300`). Exact to the millisecond, so two delays never share a name (nor a queue's TTL)."""
-    seconds, ms = divmod(delay_ms, 1000)
-    return f"{queue_name}.retry.{seconds}" + (f".{ms:03d}".rstrip("0") if ms else "")
 
 
 class WorkerPublisher:
@@ -53,7 +47,7 @@ class WorkerPublisher:
         (through the default exchange). Idempotent: the arguments follow from the name."""
         names = []
         for delay_ms in delays_ms:
-            name = retry_queue_name(self.queue_name, delay_ms)
+            name = retry_queue(self.queue_name, delay_ms)
             await self.broker.channel.declare_queue(name, durable=True, arguments={
                 "x-message-ttl": delay_ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue_name})
             names.append(name)
@@ -74,7 +68,7 @@ class WorkerPublisher:
             correlation_id=message.correlation_id,
             type=message.type,
         )
-        routing_key = retry_queue_name(self.queue_name, delay_ms) if delay_ms > 0 else self.queue_name
+        routing_key = retry_queue(self.queue_name, delay_ms) if delay_ms > 0 else self.queue_name
         await self.broker.channel.default_exchange.publish(copy, routing_key=routing_key, timeout=10)
 
 

@@ -13,13 +13,13 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
-from registry_shared.events import AccessChanged, TokenRevoked, parse_event
+from registry_shared.events import parse_event
 from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, heartbeat
+from registry_shared.topology import CREDENTIAL_BINDINGS
 
 from .access import CachedAccess
 
 log = structlog.get_logger()
-BINDINGS = (TokenRevoked.kind, AccessChanged.kind)
 
 
 @contextlib.asynccontextmanager
@@ -40,7 +40,7 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
             except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
                 log.warning("index_applied_not_sent", error=type(exc).__name__)
 
-    queue = await broker.declare_private_queue(BINDINGS)
+    queue = await broker.declare_private_queue(CREDENTIAL_BINDINGS)
     await broker.consume(queue, on_message)
     if broker.connection is not None:
         broker.connection.reconnect_callbacks.add(lambda _connection: access.clear())

@@ -9,6 +9,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.events import DistributionIndexed, DistributionRejected, parse_event
+from registry_shared.topology import verdict_bindings
 
 from ..ports import Verdict
 
@@ -23,9 +24,7 @@ class VerdictWaiter:
         self._waiting: dict[str, asyncio.Future[Verdict]] = {}
 
     async def start(self, broker: Broker) -> None:
-        queue = await broker.declare_private_queue(
-            [f"{DistributionIndexed.kind}.{self.reply_to}", f"{DistributionRejected.kind}.{self.reply_to}"]
-        )
+        queue = await broker.declare_private_queue(verdict_bindings(self.reply_to))
         await broker.consume(queue, self._on_message)
 
     def expect(self, upload_id: str) -> asyncio.Future[Verdict]:
