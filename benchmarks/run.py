@@ -51,7 +51,7 @@ from peers import (  # noqa: E402
 from tests.support.servers import port_free, wait_until  # noqa: E402  (peers put the repo on sys.path)
 
 OURS, DEVPI, PYPISERVER, NGINX = "ours", "devpi", "pypiserver", "nginx-static"
-PEERS = (DEVPI, PYPISERVER)
+PEERS = (DEVPI, PYPISERVER, NGINX)  # ratio columns: ours/peer for each one in the run
 
 
 def env_int(name: str, default: int) -> int:
@@ -75,12 +75,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-static", action="store_true", help="skip the static nginx ceiling")
     parser.add_argument("--targets", choices=("all", "upload"), default=os.environ.get("BENCH_TARGETS", "all"),
                         help="'upload': only the twine upload row (no reads, pip install or static ceiling)")
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
+                        help="comma-separated read targets to measure, e.g. '10 KB wheel,20 MiB wheel' (default: "
+                             f"all of {', '.join(READ_TARGETS)}); with it, no pip install row")
     parser.add_argument("--upload-clients", type=int, default=env_int("BENCH_UPLOAD_CLIENTS", 1),
                         help="concurrent `twine upload` processes, each with its share of every group (default 1)")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
     args = parser.parse_args(argv)
+    args.only = [t.strip() for t in args.only.split(",") if t.strip()]
+    if unknown := set(args.only) - set(READ_TARGETS):
+        parser.error(f"--only: unknown target(s) {sorted(unknown)}; choose from {list(READ_TARGETS)}")
     args.port_base_explicit = args.port_base is not None or "BENCH_PORT_BASE" in os.environ
     if args.port_base is None:
         args.port_base = env_int("BENCH_PORT_BASE", 18000)
@@ -137,6 +143,9 @@ def check_listed(server: Server, corpus: corpus_mod.Corpus) -> None:
         return status == 200 and body.count(b"<a ") >= many
 
     wait_until(complete, 120, f"{server.name} listing {many} files of {corpus_mod.MANY_NAME}", interval=0.5)
+
+
+READ_TARGETS = ("root index", "small page", "300-version page", "10 KB wheel", "20 MiB wheel")
 
 
 def targets(server: Server, corpus: corpus_mod.Corpus) -> dict[str, str]:
@@ -250,7 +259,8 @@ def render_table(results: dict, servers: list[str], settings: WrkSettings) -> st
         "bounds, and only ratios from the same run compare.",
         "ours: gateway nginx -> 2 index-api replicas (public project, anonymous reads, as for the peers); pages "
         "from each replica's in-process cache; files looked up in MongoDB once per change of the scope, their bytes "
-        "from a per-replica LRU of recently downloaded files (128 MiB), else streamed from SeaweedFS. "
+        "from a per-replica LRU of recently downloaded files (128 MiB), else streamed from SeaweedFS; files of "
+        "INDEX_SEND_FILE_MIN_SIZE (1 MiB) and more are sent by the gateway straight from SeaweedFS (X-Accel-Redirect). "
         "nginx-static: the same pages and files from disk (the ceiling).",
         "Every server logs every request, as it would in production (ours: the gateway's access log and one JSON "
         "line per request from index-api; devpi and pypiserver: one line each).",
@@ -321,7 +331,7 @@ def main(argv: list[str]) -> int:
             servers[NGINX] = static
         urls = {name: targets(server, corpus) for name, server in servers.items()}
         names = list(servers)
-        for target in urls[OURS]:
+        for target in [t for t in urls[OURS] if not args.only or t in args.only]:
             for accept in (None, PIP_ACCEPT):
                 label = f"{target} (pip)" if accept else target
                 runs: dict[str, list[WrkResult]] = {name: [] for name in names}
@@ -336,13 +346,14 @@ def main(argv: list[str]) -> int:
                 results["reads"].append({"target": label, "servers": {n: combine(r) for n, r in runs.items()}})
         pip_times = {}
         for name, server in servers.items():
-            if name == NGINX:
+            if name == NGINX or args.only:
                 continue
             index = server.index_url()
             pip_times[name] = pip_install_times(index, corpus.small_name, BENCH_DIR / "pip", args.pip_repeats)
             log(f"pip install from {name}: {', '.join(f'{t:.2f}' for t in pip_times[name])} s")
-        results["pip_install"] = {"repeats": args.pip_repeats, "times_s": pip_times,
-                                  "median_s": {n: median(t) for n, t in pip_times.items()}}
+        if pip_times:
+            results["pip_install"] = {"repeats": args.pip_repeats, "times_s": pip_times,
+                                      "median_s": {n: median(t) for n, t in pip_times.items()}}
         results["rss_mib"] = {name: server.rss_mib() for name, server in servers.items()}
         results["rss_ours_detail"] = ours.rss_by_process()
         table = render_table(results, list(servers), settings)
