@@ -180,6 +180,29 @@ def start_backing_services(workdir: Path) -> BackingServices:
     return services
 
 
+class RestartableMongo:
+    """An nx-27017 of one test alone, on a port of its own, that the test may stop (as an outage) and start
+    again on the same port and data: the session's server is shared, so it is never the one stopped."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port_base([0])
+        self.url = f"mongodb://127.0.0.1:{self.port}"
+        (workdir / "data").mkdir(parents=True, exist_ok=True)
+        self.process: ServerProcess | None = None
+
+    def start(self) -> RestartableMongo:
+        argv = launcher.nx_argv(VENV_BIN / "python", self.workdir / "data", self.port)
+        server = self.process = ServerProcess.start("nx-27017", argv, self.workdir)
+        wait_until(lambda: server.check_running() or launcher.port_open("127.0.0.1", self.port), 30,
+                   "nx-27017 accepting connections", details=server.tail)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
 def service_env(backing: BackingServices, name: str = "") -> dict[str, str]:
     """Settings (environment variables) for one test: its own database, exchange, replica id and S3 key
     prefix, in a bucket every test shares."""
@@ -202,7 +225,7 @@ def service_env(backing: BackingServices, name: str = "") -> dict[str, str]:
 
 def settings_from_env(settings_class: type[T], env: dict[str, str], **overrides: Any) -> T:
     """A settings object (e.g. UploadSettings) from a `service_env` dict; keyword overrides win."""
-    return settings_class(**{key.lower(): value for key, value in env.items()}, **overrides)
+    return settings_class(**{**{key.lower(): value for key, value in env.items()}, **overrides})
 
 
 @asynccontextmanager

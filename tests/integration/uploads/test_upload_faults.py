@@ -8,7 +8,7 @@ import asyncio
 import base64
 import hashlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.domain.access import RegistryAccess, Role, Visibility
 from tests.support.fake_worker import FakeWorker
-from tests.support.servers import VENV_BIN, ServerProcess, free_port_base, launcher, wait_until
+from tests.support.servers import RestartableMongo
 from upload_api.app import create_app
 from upload_api.settings import UploadSettings
 from upload_api.views import UPLOAD_SERVICE
@@ -206,32 +206,20 @@ async def test_a_reservation_still_leased_is_not_taken(harness: dict) -> None:
 # -- MongoDB stopped right after the object is stored ----------------------------------------------
 
 @pytest.fixture
-async def own_mongo(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    """An nx-27017 of this test alone, so it can be stopped and started again on the same port."""
-    port = free_port_base([0])
-    argv = launcher.nx_argv(VENV_BIN / "python", tmp_path / "data", port)
-    (tmp_path / "data").mkdir()
-    servers: dict[str, Any] = {"port": port}
-
-    def start() -> None:
-        servers["nx"] = ServerProcess.start("nx-27017", argv, tmp_path)
-        wait_until(lambda: servers["nx"].check_running() or launcher.port_open("127.0.0.1", port), 30,
-                   "nx-27017 accepting connections", details=servers["nx"].tail)
-
-    servers["start"] = start
-    start()
+def own_mongo(tmp_path: Path) -> Iterator[RestartableMongo]:
+    mongo = RestartableMongo(tmp_path).start()
     try:
-        yield servers
+        yield mongo
     finally:
-        servers["nx"].stop()
+        mongo.stop()
 
 
 async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_blocks_the_retry(
-        service_env: dict[str, str], own_mongo: dict[str, Any]) -> None:
+        service_env: dict[str, str], own_mongo: RestartableMongo) -> None:
     """The `mark stored` step fails (MongoDB stopped there): the client gets a 503 to retry with Retry-After,
     the undo cannot reach MongoDB either, and once MongoDB is back the retry succeeds (the reservation the
     undo could not drop is reclaimed when its lease runs out) instead of answering 202 for ever."""
-    env = {**service_env, "MONGODB_URL": f"mongodb://127.0.0.1:{own_mongo['port']}/faults"}
+    env = {**service_env, "MONGODB_URL": f"{own_mongo.url}/faults"}
     settings = UploadSettings(**{k.lower(): v for k, v in env.items()}, upload_max_file_size=100_000,
                               upload_verdict_timeout=10, upload_reservation_lease=1)
     mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
@@ -253,7 +241,7 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
         mark_stored = service.reservations.mark_stored
 
         async def stop_mongodb_then_mark_stored(*args: Any, **kwargs: Any) -> bool:
-            await asyncio.to_thread(own_mongo["nx"].stop)
+            await asyncio.to_thread(own_mongo.stop)
             return await mark_stored(*args, **kwargs)
 
         service.reservations.mark_stored = stop_mongodb_then_mark_stored  # type: ignore[method-assign]
@@ -267,7 +255,7 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
             "mark_stored_failed", "undo_reservation_failed"]
 
         service.reservations.mark_stored = mark_stored  # type: ignore[method-assign]
-        await asyncio.to_thread(own_mongo["start"])
+        await asyncio.to_thread(own_mongo.start)
         [left] = [d async for d in mongo.distributions.find({})]
         assert left["state"] == "uploading"  # what the failed undo could not drop
         response = await client.post(url, data=form(content), headers=auth(token))
