@@ -4,6 +4,7 @@
 - `service_env` (function): environment variables for one test, with its own database, bucket, S3 key
   prefix and exchange.
 - `registry_stack` (session): the whole registry through deploy/local/stack.py, behind its gateway.
+- `restartable_mongo` (function): an nx-27017 of one test alone, for outages (stop, then start again).
 
 Helpers to import from tests.support.servers: `settings_from_env(UploadSettings, service_env)` builds a
 settings object; `clean_pip_env(extra, home=...)` is an environment for pip / twine / uv subprocesses
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import servers
-from tests.support.servers import BackingServices, RegistryStack
+from tests.support.servers import BackingServices, RegistryStack, RestartableMongo
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,13 @@ def registry_stack(backing_services: BackingServices,
         yield stack.up()
     finally:
         stack.down()
+
+
+@pytest.fixture
+def restartable_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableMongo]:
+    """An nx-27017 of this test alone, which it may stop (an outage) and start again on the same port."""
+    mongo = RestartableMongo(tmp_path_factory.mktemp("own-mongo")).start()
+    try:
+        yield mongo
+    finally:
+        mongo.stop()

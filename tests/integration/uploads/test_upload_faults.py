@@ -8,9 +8,8 @@ import asyncio
 import base64
 import hashlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,21 +204,12 @@ async def test_a_reservation_still_leased_is_not_taken(harness: dict) -> None:
 
 # -- MongoDB stopped right after the object is stored ----------------------------------------------
 
-@pytest.fixture
-def own_mongo(tmp_path: Path) -> Iterator[RestartableMongo]:
-    mongo = RestartableMongo(tmp_path).start()
-    try:
-        yield mongo
-    finally:
-        mongo.stop()
-
-
 async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_blocks_the_retry(
-        service_env: dict[str, str], own_mongo: RestartableMongo) -> None:
+        service_env: dict[str, str], restartable_mongo: RestartableMongo) -> None:
     """The `mark stored` step fails (MongoDB stopped there): the client gets a 503 to retry with Retry-After,
     the undo cannot reach MongoDB either, and once MongoDB is back the retry succeeds (the reservation the
     undo could not drop is reclaimed when its lease runs out) instead of answering 202 for ever."""
-    env = {**service_env, "MONGODB_URL": f"{own_mongo.url}/faults"}
+    env = {**service_env, "MONGODB_URL": f"{restartable_mongo.url}/faults"}
     settings = UploadSettings(**{k.lower(): v for k, v in env.items()}, upload_max_file_size=100_000,
                               upload_verdict_timeout=10, upload_reservation_lease=1)
     mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
@@ -241,7 +231,7 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
         mark_stored = service.reservations.mark_stored
 
         async def stop_mongodb_then_mark_stored(*args: Any, **kwargs: Any) -> bool:
-            await asyncio.to_thread(own_mongo.stop)
+            await asyncio.to_thread(restartable_mongo.stop)
             return await mark_stored(*args, **kwargs)
 
         service.reservations.mark_stored = stop_mongodb_then_mark_stored  # type: ignore[method-assign]
@@ -255,7 +245,7 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
             "mark_stored_failed", "undo_reservation_failed"]
 
         service.reservations.mark_stored = mark_stored  # type: ignore[method-assign]
-        await asyncio.to_thread(own_mongo.start)
+        await asyncio.to_thread(restartable_mongo.start)
         [left] = [d async for d in mongo.distributions.find({})]
         assert left["state"] == "uploading"  # what the failed undo could not drop
         response = await client.post(url, data=form(content), headers=auth(token))

@@ -5,8 +5,6 @@ reaches the dead-letter queue. Nothing sleeps: every step waits on an observed o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,29 +17,20 @@ WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 
 
 @pytest.fixture
-def outage_mongo(tmp_path: Path) -> Iterator[RestartableMongo]:
-    mongo = RestartableMongo(tmp_path).start()
-    try:
-        yield mongo
-    finally:
-        mongo.stop()
-
-
-@pytest.fixture
-def worker_overrides(outage_mongo: RestartableMongo) -> dict[str, Any]:
+def worker_overrides(restartable_mongo: RestartableMongo) -> dict[str, Any]:
     # The worker on this test's server; a 1 s delay queue and an hour's window (the production shape).
-    return {"mongodb_url": f"{outage_mongo.url}/outage", "worker_retry_delay": 1.0, "worker_retry_delay_max": 1.0,
+    return {"mongodb_url": f"{restartable_mongo.url}/outage", "worker_retry_delay": 1.0, "worker_retry_delay_max": 1.0,
             "worker_retry_window": 3600}
 
 
-async def test_mongodb_down_while_indexing_is_retried_until_it_is_back(worker, outage_mongo) -> None:
+async def test_mongodb_down_while_indexing_is_retried_until_it_is_back(worker, restartable_mongo) -> None:
     project = await worker.project()
     event = await worker.store_distribution(project["_id"], WHEEL, wheel())
-    await asyncio.to_thread(outage_mongo.stop)
+    await asyncio.to_thread(restartable_mongo.stop)
     await worker.publish(event, "corr-outage")
     # The first try fails on the database (after the driver's server selection gives up), and waits in RabbitMQ.
     assert await worker.next_outcome("distribution.stored") == "retried"
-    await asyncio.to_thread(outage_mongo.start)
+    await asyncio.to_thread(restartable_mongo.start)
     verdict = await worker.next_event("distribution.indexed")
     assert isinstance(verdict.event, DistributionIndexed) and verdict.event.upload_id == event.upload_id
     assert verdict.correlation_id == "corr-outage"
