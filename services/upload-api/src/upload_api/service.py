@@ -159,10 +159,7 @@ class UploadService:
             blob = await self.blobs.put(doc["object_key"], content, self.max_size, self._inspector_for(doc))
             _check_digests(blob, declared)
             return blob
-        except DomainError:
-            await self._undo(doc)
-            raise
-        except asyncio.CancelledError:
+        except (DomainError, asyncio.CancelledError):
             await self._undo(doc)
             raise
         except Exception as exc:
