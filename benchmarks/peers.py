@@ -304,8 +304,10 @@ class OurRegistry(Server):
             "STACK_MONGO_PORT": str(mongo_port),
             "STACK_S3_PORT": str(s3_port),
             "STACK_WEED_PORT_BASE": str(weed_base),
-            "STACK_REPLICA_PREFIX": "bench-",
-            "AMQP_EXCHANGE": "bench-registry",
+            # Named after the port: two runs on one broker (another BENCH_DIR, or a --keep stack left
+            # running) must not consume each other's messages from one shared work queue.
+            "STACK_REPLICA_PREFIX": f"bench{port}-",
+            "AMQP_EXCHANGE": f"bench{port}-registry",
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
         })
         for key in ("MONGODB_URL", "S3_ENDPOINT", "REGISTRY_EXTERNAL_URL", "S3_BUCKET", "S3_PREFIX"):
