@@ -4,11 +4,18 @@ so a case is reproduced from the run's seed and its index.
 """
 from __future__ import annotations
 
+import base64
+import csv
+import gzip
 import hashlib
 import importlib.util
+import io
 import random
 import sys
+import tarfile
+import zipfile
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +255,10 @@ def mutated_archive(dist: Dist, kind: str, rng: random.Random) -> tuple[bytes, s
     entries: list[Any] = list(entries_of(dist.name, dist.version, dist.kind))
     top = f"{dist.name.replace('-', '_')}-{dist.version}"
     position = rng.randrange(len(entries) + 1)  # before or after the metadata file
+    if dist.kind == "wheel":
+        # A wheel's RECORD (its last member) is written again below so that it lists the new member: the
+        # mutation is then the only thing wrong with the file, not a member missing from RECORD.
+        entries, position = entries[:-1], min(position, len(entries) - 1)
     if kind == "member_dotdot":
         member = rng.choice(["../x", f"{top}/../../x", "a/../../etc/x"])
         entries.insert(position, (member, b"x"))
@@ -267,4 +278,101 @@ def mutated_archive(dist: Dist, kind: str, rng: random.Random) -> tuple[bytes, s
         return pack(entries, dist.kind), f"PAX member {member!r} {fields} at {position}"
     else:
         raise ValueError(kind)
+    if dist.kind == "wheel":
+        record = f"{top}.dist-info/RECORD"
+        entries.append((record, archives.record_of(entries, record)))
     return pack(entries, dist.kind), f"member {member!r} at position {position}"
+
+
+# -- what an installer makes of accepted bytes ---------------------------------------------------------
+def install_problem(dist: Dist, data: bytes) -> str | None:
+    """Why an installer would refuse (or silently lose part of) `data` uploaded as `dist`, else None.
+
+    Independent of the registry's own inspection (registry_shared.inspection): only the standard library's
+    readers and the wheel spec, as pip and `installer` apply them. A wheel: every member inflates with its
+    CRC, RECORD lists every member with its sha256 and size and nothing else, METADATA and WHEEL present
+    and METADATA naming `dist`. An sdist: one top directory `<name>-<version>` holding PKG-INFO that names
+    `dist`; a .tar.gz is one complete gzip stream (CRC and size trailer) whose tar members all read in full
+    and pass tarfile's `data` filter, with nothing but zero blocks after the last member; a .zip's members
+    all inflate with their CRCs. No member absolute or with a `..` component."""
+    try:
+        if dist.kind == "sdist_tar":
+            members = _tar_members(data)
+        else:
+            members = _zip_members(data)
+    except Exception as exc:  # noqa: BLE001 - damaged bytes raise anything (zlib.error, struct.error, ...)
+        return f"unreadable: {type(exc).__name__}: {str(exc)[:160]}"
+    for name in members:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith("/") or ".." in parts:
+            return f"unsafe member {name!r}"
+    top = f"{dist.name.replace('-', '_')}-{dist.version}"
+    if dist.kind == "wheel":
+        return _wheel_problem(dist, top, members)
+    tops = {name.split("/", 1)[0] for name in members}
+    if tops != {top}:
+        return f"top directories {sorted(tops)[:5]}, not {top!r} alone"
+    return _metadata_problem(dist, members.get(f"{top}/PKG-INFO"), "PKG-INFO")
+
+
+def _zip_members(data: bytes) -> dict[str, bytes]:
+    members: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            if info.filename in members:
+                raise ValueError(f"member {info.filename!r} twice")
+            members[info.filename] = b"" if info.is_dir() else zf.read(info)  # BadZipFile on a bad CRC
+    return members
+
+
+def _tar_members(data: bytes) -> dict[str, bytes]:
+    raw = gzip.decompress(data)  # EOFError when cut, BadGzipFile on a wrong CRC or size, or trailing bytes
+    members: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+        for info in tar:
+            tarfile.data_filter(info, "/install")  # absolute, '..', links out, devices: FilterError
+            if info.name in members:
+                raise ValueError(f"member {info.name!r} twice")
+            stream = tar.extractfile(info) if info.isreg() else None
+            members[info.name] = stream.read() if stream is not None else b""  # ReadError when short
+        end = tar.offset
+    if raw[end:].strip(b"\0"):
+        # tarfile stops at the first header it cannot parse and keeps what it read: the rest is lost.
+        raise ValueError(f"{len(raw) - end} bytes after the last member tarfile read are not end-of-archive blocks")
+    return members
+
+
+def _wheel_problem(dist: Dist, top: str, members: dict[str, bytes]) -> str | None:
+    info = f"{top}.dist-info"
+    record = members.get(f"{info}/RECORD")
+    if record is None or f"{info}/WHEEL" not in members:
+        return f"{info}/RECORD or WHEEL missing"
+    listed: set[str] = set()
+    for row in csv.reader(io.StringIO(record.decode("utf-8", errors="replace"), newline="")):
+        if not row:
+            continue
+        path, hash_, size = (row + ["", ""])[:3]
+        listed.add(path)
+        if path.endswith("/") and not hash_:
+            continue
+        if path not in members:
+            return f"RECORD lists {path!r}, which is not in the wheel"
+        if hash_:
+            digest = base64.urlsafe_b64encode(hashlib.sha256(members[path]).digest()).rstrip(b"=").decode()
+            if hash_ != f"sha256={digest}" or (size and size != str(len(members[path]))):
+                return f"member {path!r} does not match its RECORD entry"
+    exempt = {f"{info}/{name}" for name in ("RECORD", "RECORD.jws", "RECORD.p7s")}
+    unlisted = sorted(name for name in members if not name.endswith("/") and name not in listed | exempt)
+    if unlisted:
+        return f"members missing from RECORD: {unlisted[:5]}"
+    return _metadata_problem(dist, members.get(f"{info}/METADATA"), "METADATA")
+
+
+def _metadata_problem(dist: Dist, metadata: bytes | None, label: str) -> str | None:
+    if metadata is None:
+        return f"no {label}"
+    fields = BytesParser().parsebytes(metadata, headersonly=True)
+    name, version = str(fields.get("Name", "")), str(fields.get("Version", ""))
+    if name.lower().replace("_", "-") != dist.name.lower() or version != dist.version:
+        return f"{label} names {name!r} {version!r}, not {dist.name!r} {dist.version!r}"
+    return None

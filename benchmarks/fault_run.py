@@ -15,9 +15,10 @@ exchange of its own), then:
 2. malformed bodies: fuzzed multipart bodies sent raw on a socket to the gateway's upload URL. No 5xx,
    every answer a 4xx in GitLab's JSON shape (or no answer where we hung up ourselves), nothing left in
    the `distributions` collection.
-3. mutated archives: damaged wheels and sdists with a correct form and digest. 201 (then installable) or
-   400, never 5xx, never a 202 that does not resolve; nothing dead-lettered; every refused filename free
-   (the valid original uploads under it).
+3. mutated archives: damaged wheels and sdists with a correct form and digest. 201 (then installable:
+   served with its sha256, and bytes an installer takes, a wheel's members matching its RECORD) or 400,
+   never 5xx, never a 202 that does not resolve; nothing dead-lettered; every refused filename free (the
+   valid original uploads under it).
 
 Prints one JSON summary (counts per phase, violations with what reproduces them) and exits 1 if any
 invariant failed. Everything it started is stopped on exit, on failure and on Ctrl-C.
@@ -63,18 +64,23 @@ from fault_inputs import (  # noqa: E402  (benchmarks/ is not a package)
     MUST_REFUSE,
     Dist,
     applicable,
+    install_problem,
     malformed_body,
     mutated_archive,
     twine_form,
     valid_dist,
 )
 
+from metadata_worker.app import retry_policy  # noqa: E402
+from metadata_worker.settings import WorkerSettings  # noqa: E402
+from registry_shared.topology import dead_letter_exchange, dead_letter_queue, retry_queue, worker_queue  # noqa: E402
 from tests.support.servers import (  # noqa: E402
     VENV_BIN,
     BackingServices,
     RegistryStack,
     ServerProcess,
     launcher,
+    settings_from_env,
     start_backing_services,
     unique_suffix,
     wait_until,
@@ -288,10 +294,22 @@ class World:
             await connection.close()
         return depths
 
+    def work_queue(self) -> str:
+        return worker_queue(self.exchange)
+
+    def dead_queue(self) -> str:
+        return dead_letter_queue(self.work_queue())
+
+    def retry_queues(self) -> list[str]:
+        """The delay queues the worker declares: one per tier of its retry policy, from the same settings
+        (WORKER_RETRY_DELAY, _DELAY_MAX, _WINDOW) the stack gave it."""
+        assert self.stack is not None
+        settings = settings_from_env(WorkerSettings, self.stack.env)
+        return [retry_queue(self.work_queue(), ms) for ms in retry_policy(settings).tiers_ms()]
+
     def own_queues(self) -> list[str]:
-        """Our queues as RabbitMQ lists them (`<exchange>.*`), else the ones the worker is known to declare."""
-        work = f"{self.exchange}.metadata-worker"
-        known = {work, f"{work}.dead", *(f"{work}.retry.{s}" for s in (1, 2, 4, 8, 16, 32, 64, 128, 256, 300))}
+        """Our queues as RabbitMQ lists them (`<exchange>.*`), and the ones the worker declares."""
+        known = {self.work_queue(), self.dead_queue(), *self.retry_queues()}
         try:
             listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True,
                                     timeout=60).stdout.split()
@@ -307,7 +325,7 @@ class World:
             channel = await connection.channel()
             for name in self.own_queues():
                 await channel.queue_delete(name)
-            for name in (f"{self.exchange}.dlx", self.exchange):
+            for name in (dead_letter_exchange(self.exchange), self.exchange):
                 await channel.exchange_delete(name)
         finally:
             await connection.close()
@@ -434,7 +452,7 @@ def world_docs(world: World, filename: str) -> list[dict[str, Any]]:
 
 
 async def dead_letters(world: World, report: Report, phase: str) -> int | None:
-    dead = f"{world.exchange}.metadata-worker.dead"
+    dead = world.dead_queue()
     depth = (await world.queue_depths([dead]))[dead]
     if depth:
         report.violation(phase, "messages in the dead-letter queue", queue=dead, messages=depth)
@@ -598,7 +616,14 @@ async def phase_archives(world: World, client: Client, report: Report, args: arg
                 report.violation("mutated_archives", "accepted a file the SPEC refuses", **repro, **answer.short())
             deadline = time.monotonic() + args.resolve_timeout
             if await client.becomes_installable(original, deadline, sha):
-                outcomes["installable"] += 1
+                # Served as sent; now whether an installer takes those bytes (wheels: against their RECORD).
+                problem = install_problem(original, data)
+                if problem is None:
+                    outcomes["installable"] += 1
+                else:
+                    report.violation("mutated_archives", "accepted but not installable", **repro,
+                                     status=answer.status, problem=problem)
+                    outcomes["served_not_installable"] += 1
                 return
             docs = world_docs(world, original.filename)
             if answer.status == 202 and not docs:
