@@ -1,9 +1,12 @@
 """A stand-in for the metadata-worker (our own service), for tests of upload-api on its own."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, parse_event
+from registry_shared.records.files import IndexedFields
 
 
 class FakeWorker:
@@ -34,7 +37,9 @@ class FakeWorker:
                                                filename=event.filename, reason=self.reject_reason,
                                                upload_id=event.upload_id)
             else:
-                await self.packages.mark_installable(event.file_id, {})
+                # No package and no metadata: the tests of upload-api look at the state alone.
+                indexed = IndexedFields(package_id=0, metadata_sha256="", indexed_at=datetime.now(UTC))
+                await self.packages.mark_installable(event.file_id, indexed)
                 verdict = DistributionIndexed(file_id=event.file_id, project_id=event.project_id,
                                               filename=event.filename, upload_id=event.upload_id)
             await self.broker.publish(verdict, message.correlation_id, f"{verdict.kind}.{event.reply_to}")

@@ -39,6 +39,7 @@ from .adapters.mongo import Mongo
 from .adapters.packages import INSTALLABLE, PackageRepository, page_key
 from .domain.simple import FileEntry
 from .events import Scope
+from .records.files import FileState, StoredFile
 
 # Passes before PagesUnstable (the caller retries later). A pass repeats when a compare-and-swap met another
 # writer; each such repeat first waits a random moment that grows with the attempt, so that concurrent
@@ -79,33 +80,33 @@ def upload_time(value: object) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def file_entry(doc: dict[str, Any]) -> FileEntry:
+def file_entry(file: StoredFile) -> FileEntry:
     """A `distributions` document as a page lists it."""
     return FileEntry(
-        filename=doc["filename"],
-        sha256=doc["sha256"],
-        size=int(doc.get("size") or 0),
-        upload_time=upload_time(doc.get("created_at")),
-        version=doc["version"],
-        requires_python=doc.get("requires_python") or None,
-        core_metadata_sha256=doc.get("metadata_sha256") or None,
-        yanked=doc.get("yanked") or False,
-        project_id=int(doc["project_id"]),
+        filename=file.filename,
+        sha256=file.sha256 or "",
+        size=file.size,
+        upload_time=upload_time(file.created_at),
+        version=file.version,
+        requires_python=file.requires_python or None,
+        core_metadata_sha256=file.metadata_sha256 or None,
+        yanked=file.yanked or False,
+        project_id=file.project_id,
     )
 
 
-def build_page(docs: Iterable[dict[str, Any]]) -> tuple[list[FileEntry], list[str]]:
+def build_page(files: Iterable[StoredFile]) -> tuple[list[FileEntry], list[str]]:
     """Entries sorted by version, then filename, then project; and the distinct versions in PEP 440 order.
 
     `1.0` and `1.0.0` are one release: it is listed once, spelled as its earliest file spelled it.
     """
-    docs = list(docs)
-    ordered = sorted(docs, key=_file_order)
-    first_by_release: dict[str, dict[str, Any]] = {}
-    for doc in sorted(docs, key=lambda d: int(d["_id"])):
-        first_by_release.setdefault(doc.get("canonical_version") or doc["version"], doc)
-    versions = sorted((d["version"] for d in first_by_release.values()), key=version_key)
-    return [file_entry(d) for d in ordered], versions
+    files = list(files)
+    ordered = sorted(files, key=lambda f: (version_key(f.version), f.filename, f.project_id))
+    first_by_release: dict[str, StoredFile] = {}
+    for file in sorted(files, key=lambda f: f.id):
+        first_by_release.setdefault(file.canonical_version or file.version, file)
+    versions = sorted((f.version for f in first_by_release.values()), key=version_key)
+    return [file_entry(f) for f in ordered], versions
 
 
 # -- the rebuild -------------------------------------------------------------------------------
@@ -178,10 +179,11 @@ class PageBuilder:
         for attempt in range(MAX_PASSES):
             stored = await self.packages.get_pages(keys)
             query = {"project_id": {"$in": everyone}, "name": name_query, "state": INSTALLABLE}
-            docs = [doc async for doc in self.mongo.distributions.find(query, {**_PAGE_FIELDS, "name": 1})]
+            docs = [StoredFile.from_doc(doc)
+                    async for doc in self.mongo.distributions.find(query, {**_PAGE_FIELDS, "name": 1, "state": 1})]
             changed = conflict = False
             for scope in scopes:
-                listed = {name: [d for d in docs if d["name"] == name and int(d["project_id"]) in members[scope]]
+                listed = {name: [d for d in docs if d.name == name and d.project_id in members[scope]]
                           for name in names}
                 for name, files in listed.items():
                     entries, versions = build_page(files)
@@ -204,9 +206,10 @@ class PageBuilder:
                 await _back_off(attempt)
         raise PagesUnstable(f"simple documents of project {project['_id']} did not settle")
 
-    async def _installable_file(self, file_id: int) -> dict[str, Any] | None:
+    async def _installable_file(self, file_id: int) -> StoredFile | None:
         doc = await self.mongo.distributions.find_one({"_id": file_id}, {**_PAGE_FIELDS, "state": 1})
-        return doc if doc is not None and doc.get("state") == INSTALLABLE else None
+        file = StoredFile.from_doc(doc) if doc is not None else None
+        return file if file is not None and file.state is FileState.INSTALLABLE else None
 
     async def _members(self, project: dict[str, Any], scopes: list[Scope]) -> dict[Scope, set[int]]:
         """The projects whose files each scope lists: the project itself; every project under a group."""

@@ -26,6 +26,7 @@ from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.domain.access import Role
+from registry_shared.records.packages import PackageRecord
 from tests.integration.index_api.index_support import Seeder
 from tests.support.fake_worker import FakeWorker
 from tests.support.servers import settings_from_env
@@ -199,8 +200,9 @@ async def test_access_matrix(world, visibility: str, caller: Caller) -> None:
     entry = await seed.add_file(project, "matrix_pkg-1.0-py3-none-any.whl", wheel("matrix_pkg", "1.0"),
                                 name="matrix-pkg", version="1.0",
                                 metadata=b"Metadata-Version: 2.1\nName: matrix-pkg\nVersion: 1.0\n")
-    package_id = await seed.packages.ensure_package(project["_id"], "matrix-pkg", "1.0",
-                                                    {"display_name": "matrix-pkg", "display_version": "1.0"})
+    package_id = await seed.packages.ensure_package(PackageRecord(
+        id=0, project_id=project["_id"], name="matrix-pkg", version="1.0", display_name="matrix-pkg",
+        display_version="1.0"))
     await seed.mongo.distributions.update_one({"sha256": entry.sha256}, {"$set": {"package_id": package_id}})
     await seed.publish_pages()
     headers = await credentials_for(w, caller, project, source)

@@ -17,6 +17,7 @@ from registry_shared.domain.names import normalize_name
 from registry_shared.domain.versions import canonical_version
 from registry_shared.events import Event, FileDeleted, IndexChanged, parse_event
 from registry_shared.pages import PageBuilder
+from registry_shared.records.packages import PackageRecord
 from tests.integration.index_api.index_support import BASE, Seeder, basic
 
 METADATA = {"summary": "Alpha does things", "description": "# Alpha\n\nLong text.", "metadata_version": "2.1",
@@ -76,15 +77,15 @@ class World:
             await self.seed.add_file(project, filename, f"{filename} bytes".encode(), name=name,
                                      version=version, requires_python=requires_python,
                                      metadata=f"Metadata-Version: 2.1\nName: {name}\n".encode())
-            package_id = await packages.ensure_package(project["_id"], normalize_name(name),
-                                                       canonical_version(version),
-                                                       {"display_name": name, "display_version": version})
+            package_id = await packages.ensure_package(PackageRecord(
+                id=0, project_id=project["_id"], name=normalize_name(name), version=canonical_version(version),
+                display_name=name, display_version=version))
             doc = await packages.find_file(project["_id"], filename)
             assert doc is not None
             fields = {"package_id": package_id, **METADATA, "requires_python": requires_python}
-            await self.seed.mongo.distributions.update_one({"_id": doc["_id"]}, {"$set": fields})
+            await self.seed.mongo.distributions.update_one({"_id": doc.id}, {"$set": fields})
             self.packages[f"{name}=={version}"] = package_id
-            self.files[filename] = {**doc, "package_id": package_id}
+            self.files[filename] = {**doc.to_doc(), "package_id": package_id}
         await self.builder.rebuild_scopes(project, [normalize_name(name)])
 
     def auth(self, who: str | None) -> dict[str, str]:

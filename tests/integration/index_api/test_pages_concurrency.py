@@ -8,23 +8,24 @@ from typing import Any
 
 from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
 from registry_shared.pages import PageBuilder, build_page, scopes_of
+from registry_shared.records.files import StoredFile
 from tests.integration.index_api.index_support import Seeder
 
 
 async def expected_documents(seed: Seeder, projects: list[dict[str, Any]]) -> dict[str, Any]:
     """What every scope's documents must hold, recomputed from the installable files."""
-    docs = [d async for d in seed.mongo.distributions.find({"state": INSTALLABLE})]
+    docs = [StoredFile.from_doc(d) async for d in seed.mongo.distributions.find({"state": INSTALLABLE})]
     wanted: dict[str, Any] = {}
     for project in projects:
         for scope in scopes_of(project):
             members = {p["_id"] for p in projects if scope.kind == "group" and scope.id in p["ancestor_ids"]}
             if scope.kind == "project":
                 members.add(project["_id"])
-            listed = [d for d in docs if d["project_id"] in members]
-            names = sorted({d["name"] for d in listed})
+            listed = [d for d in docs if d.project_id in members]
+            names = sorted({d.name for d in listed})
             wanted[page_key(scope.kind, scope.id)] = names
             for name in names:
-                entries, versions = build_page(d for d in listed if d["name"] == name)
+                entries, versions = build_page(d for d in listed if d.name == name)
                 wanted[page_key(scope.kind, scope.id, name)] = ([e.to_doc() for e in entries], versions)
     return wanted
 
@@ -54,7 +55,7 @@ async def test_concurrent_uploads_and_a_deletion_leave_the_documents_equal_to_th
     gone = await seed.packages.find_file(one["_id"], doomed.filename)
 
     async def delete() -> None:
-        await seed.mongo.distributions.update_one({"_id": gone["_id"]}, {"$set": {"state": "deleting"}})
+        await seed.mongo.distributions.update_one({"_id": gone.id}, {"$set": {"state": "deleting"}})
         await builder.rebuild_scopes(one, ["gone"])
 
     await asyncio.gather(*uploads, delete())

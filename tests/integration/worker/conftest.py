@@ -30,6 +30,7 @@ from registry_shared.domain.filenames import parse_filename
 from registry_shared.domain.names import normalize_name
 from registry_shared.domain.versions import canonical_version
 from registry_shared.events import DistributionStored, Event, FormMetadata, IndexChanged, parse_event
+from registry_shared.records.files import StoredFile
 from registry_shared.topology import (
     dead_letter_exchange,
     dead_letter_queue,
@@ -92,22 +93,22 @@ class WorkerHarness:
         upload_id = uuid.uuid4().hex
         digests = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest(),
                    "blake2_256": hashlib.blake2b(data, digest_size=32).hexdigest(), "size": len(data)}
-        reservation = {
-            "project_id": project_id, "filename": filename, "upload_id": upload_id,
-            "object_key": f"files/{project_id}/{upload_id}/{filename}", "kind": parsed.kind.value,
-            "name": normalize_name(display_name), "display_name": display_name, "version": version,
-            "canonical_version": canonical_version(version), "sha256": digests["sha256"],
-            "uploader": {"principal": "user", "user_id": 1}, "correlation_id": "corr-" + upload_id[:8],
-        }
+        reservation = StoredFile(
+            id=0, project_id=project_id, filename=filename, upload_id=upload_id,
+            object_key=f"files/{project_id}/{upload_id}/{filename}", kind=parsed.kind.value,
+            name=normalize_name(display_name), display_name=display_name, version=version,
+            canonical_version=canonical_version(version), sha256=digests["sha256"],
+            uploader={"principal": "user", "user_id": 1}, correlation_id="corr-" + upload_id[:8],
+        )
         owner, doc = await self.packages.reserve(reservation)
         assert owner
-        await self.store.put_bytes(doc["object_key"], data)
+        await self.store.put_bytes(doc.object_key, data)
         if state != "uploading":
-            assert await self.packages.mark_stored(doc["_id"], upload_id, digests)
+            assert await self.packages.mark_stored(doc.id, upload_id, **digests)
         return DistributionStored(
-            file_id=doc["_id"], project_id=project_id, filename=filename, object_key=doc["object_key"],
+            file_id=doc.id, project_id=project_id, filename=filename, object_key=doc.object_key,
             form=FormMetadata(name=display_name, version=version, **(form or {})), reply_to=self.reply_to,
-            upload_id=upload_id, uploader=reservation["uploader"], **digests,
+            upload_id=upload_id, uploader=reservation.uploader, **digests,
         )
 
     async def publish(self, event: Event, correlation_id: str, **properties: Any) -> None:

@@ -40,16 +40,16 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
 
     doc = await worker.packages.get_file(event.file_id)
     metadata = core_metadata("demo-pkg", "1.0")
-    assert doc["state"] == "installable"
-    assert doc["summary"] == "demo summary"  # from the wheel, which wins over the form
-    assert doc["keywords"] == "from,the,form"  # from the form, which the wheel lacks
-    assert doc["requires_python"] == ">=3.8"
-    assert doc["requires_dist"] == ["requests>=2", "attrs; extra == 'x'"]
-    assert doc["metadata_version"] == "2.1" and doc["description_content_type"] == "text/markdown"
-    assert doc["metadata_sha256"] == hashlib.sha256(metadata).hexdigest()
-    assert doc["indexed_at"] is not None
+    assert doc is not None and doc.state == "installable"
+    assert doc.summary == "demo summary"  # from the wheel, which wins over the form
+    assert doc.keywords == "from,the,form"  # from the form, which the wheel lacks
+    assert doc.requires_python == ">=3.8"
+    assert doc.requires_dist == ("requests>=2", "attrs; extra == 'x'")
+    assert doc.metadata_version == "2.1" and doc.description_content_type == "text/markdown"
+    assert doc.metadata_sha256 == hashlib.sha256(metadata).hexdigest()
+    assert doc.indexed_at is not None
     assert await worker.packages.get_core_metadata(event.file_id) == metadata
-    package = await worker.mongo.packages.find_one({"_id": doc["package_id"]})
+    package = await worker.mongo.packages.find_one({"_id": doc.package_id})
     assert (package["project_id"], package["name"], package["version"]) == (project["_id"], "demo-pkg", "1")
     assert (package["display_name"], package["display_version"]) == ("demo_pkg", "1.0")
 
@@ -59,7 +59,7 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
         [entry] = page["files"]
         assert entry["filename"] == WHEEL and entry["sha256"] == event.sha256 and entry["size"] == len(data)
         assert entry["project_id"] == project["_id"] and entry["requires_python"] == ">=3.8"
-        assert entry["core_metadata_sha256"] == doc["metadata_sha256"]
+        assert entry["core_metadata_sha256"] == doc.metadata_sha256
         assert entry["upload_time"].endswith("Z")
         index = await worker.packages.get_page(kind, scope_id)
         assert index["names"] == ["demo-pkg"]
@@ -228,7 +228,7 @@ async def test_shutdown_finishes_the_message_in_hand_and_stops_consuming(worker)
     await asyncio.wait_for(stopping, 20)
 
     assert (await worker.next_event(DistributionIndexed.kind)).event.file_id == event.file_id
-    assert (await worker.packages.get_file(event.file_id))["state"] == "installable"
+    assert (await worker.packages.get_file(event.file_id)).state == "installable"
     # The message published while stopping was not taken: it waits for the next worker.
     assert await worker.queued() == 1
-    assert (await worker.packages.get_file(later.file_id))["state"] == "processing"
+    assert (await worker.packages.get_file(later.file_id)).state == "processing"

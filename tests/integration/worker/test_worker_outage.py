@@ -35,5 +35,5 @@ async def test_mongodb_down_while_indexing_is_retried_until_it_is_back(worker, r
     assert isinstance(verdict.event, DistributionIndexed) and verdict.event.upload_id == event.upload_id
     assert verdict.correlation_id == "corr-outage"
     doc = await worker.packages.get_file(event.file_id)
-    assert doc is not None and doc["state"] == "installable"
+    assert doc is not None and doc.state == "installable"
     assert worker.dead.empty()

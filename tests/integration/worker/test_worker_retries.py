@@ -99,7 +99,7 @@ async def test_a_failed_message_waits_in_a_delay_queue_while_others_are_processe
     assert waiting == [1]
     indexed = await worker.next_event(DistributionIndexed.kind)
     assert indexed.event.file_id == failing.file_id and indexed.correlation_id == "corr-failing"
-    assert (await worker.packages.get_file(failing.file_id))["state"] == "installable"
+    assert (await worker.packages.get_file(failing.file_id)).state == "installable"
 
     [(key1, t1, ok1), (key2, _t2, ok2), (key3, t3, ok3)] = dists.attempts
     assert (key1, ok1, key2, ok2, key3, ok3) == (failing.object_key, False, other.object_key, True,
@@ -191,4 +191,4 @@ async def test_a_read_failing_after_pkg_info_is_retried_not_rejected(worker) -> 
     assert await worker.next_outcome("distribution.stored") == "retried"
     assert cuts == [event.object_key]
     assert await worker.next_outcome("distribution.stored") == "indexed"
-    assert (await worker.packages.get_file(event.file_id))["state"] == "installable"
+    assert (await worker.packages.get_file(event.file_id)).state == "installable"

@@ -23,6 +23,7 @@ from registry_shared.errors import (
 )
 from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, Event
 from registry_shared.inspection import InvalidDistribution
+from registry_shared.records.files import StoredFile
 from upload_api.ports import StoredBlob, Verdict
 from upload_api.service import UploadRequest, UploadResult, UploadService
 
@@ -70,28 +71,30 @@ class FakeAccess:
 
 
 class FakeReservations:
-    """An in-memory `distributions` collection with its unique (project, filename)."""
+    """An in-memory `distributions` collection with its unique (project, filename): it keeps the stored
+    documents and answers with the models, as PackageRepository does."""
 
     def __init__(self) -> None:
         self.docs: dict[int, dict[str, Any]] = {}
         self.next_id = 100
         self.fail_mark_stored: Exception | None = None
 
-    async def reserve(self, doc: dict[str, Any], lease: float) -> tuple[bool, dict[str, Any]]:
+    async def reserve(self, file: StoredFile, lease: float) -> tuple[bool, StoredFile]:
         for existing in self.docs.values():
-            if (existing["project_id"], existing["filename"]) == (doc["project_id"], doc["filename"]):
-                return False, existing
+            if (existing["project_id"], existing["filename"]) == (file.project_id, file.filename):
+                return False, StoredFile.from_doc(existing)
         self.next_id += 1
         now = datetime.now(UTC)
-        stored = {**doc, "_id": self.next_id, "state": "uploading", "lease_until": now + timedelta(seconds=lease)}
+        stored = {**file.to_doc(), "_id": self.next_id, "state": "uploading", "created_at": now,
+                  "lease_until": now + timedelta(seconds=lease)}
         self.docs[self.next_id] = stored
-        return True, stored
+        return True, StoredFile.from_doc(stored)
 
     async def renew_lease(self, file_id: int, upload_id: str, lease: float) -> bool:
         return file_id in self.docs
 
-    async def reclaim(self, doc: dict[str, Any]) -> bool:
-        return self.docs.pop(doc["_id"], None) is not None
+    async def reclaim(self, file: StoredFile) -> bool:
+        return self.docs.pop(file.id, None) is not None
 
     async def release(self, file_id: int, upload_id: str | None = None) -> bool:
         doc = self.docs.get(file_id)
@@ -100,17 +103,19 @@ class FakeReservations:
         del self.docs[file_id]
         return True
 
-    async def mark_stored(self, file_id: int, upload_id: str, fields: dict[str, Any]) -> bool:
+    async def mark_stored(self, file_id: int, upload_id: str, *, size: int, sha256: str, md5: str,
+                          blake2_256: str) -> bool:
         if self.fail_mark_stored is not None:
             raise self.fail_mark_stored
         doc = self.docs.get(file_id)
         if doc is None or doc["upload_id"] != upload_id:
             return False
-        doc.update(fields, state="processing")
+        doc.update(size=size, sha256=sha256, md5=md5, blake2_256=blake2_256, state="processing")
         return True
 
-    async def get_file(self, file_id: int) -> dict[str, Any] | None:
-        return self.docs.get(file_id)
+    async def get_file(self, file_id: int) -> StoredFile | None:
+        doc = self.docs.get(file_id)
+        return StoredFile.from_doc(doc) if doc is not None else None
 
 
 class FakeBlobs:

@@ -1,18 +1,22 @@
 """Page building: the order of files and versions in a precomputed simple document."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 from registry_shared.events import Scope
 from registry_shared.pages import add_entry, build_page, file_entry, scopes_of, upload_time
+from registry_shared.records.files import StoredFile
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 
-def doc(file_id: int, filename: str, version: str, canonical: str, project_id: int = 7, **extra) -> dict:
-    return {"_id": file_id, "filename": filename, "version": version, "canonical_version": canonical,
-            "project_id": project_id, "sha256": f"{file_id:064x}", "size": 100 + file_id, "created_at": T0,
-            **extra}
+def doc(file_id: int, filename: str, version: str, canonical: str, project_id: int = 7, **extra) -> StoredFile:
+    """A stored `distributions` document, as the repository reads it."""
+    return StoredFile.from_doc({"_id": file_id, "filename": filename, "version": version,
+                                "canonical_version": canonical, "project_id": project_id,
+                                "sha256": f"{file_id:064x}", "size": 100 + file_id, "created_at": T0,
+                                "state": "installable", **extra})
 
 
 def test_files_sorted_by_pep440_version_then_filename_then_project() -> None:
@@ -95,7 +99,7 @@ def test_adding_files_one_by_one_gives_the_page_build_page_gives() -> None:
 def test_adding_a_file_again_replaces_its_entry() -> None:
     first = doc(1, "demo-1.0.tar.gz", "1.0", "1")
     files, versions = add_entry(None, file_entry(first))
-    again = add_entry({"files": files, "versions": versions}, file_entry({**first, "size": 5}))
+    again = add_entry({"files": files, "versions": versions}, file_entry(dataclasses.replace(first, size=5)))
     assert again == ([{**files[0], "size": 5}], ["1.0"])
 
 

@@ -17,6 +17,8 @@ from registry_shared.events import (
     IndexChanged,
     Scope,
 )
+from registry_shared.records.files import IndexedFields, StoredFile
+from registry_shared.records.packages import PackageRecord
 from tests.unit.worker.worker_archives import core_metadata
 
 pytestmark = pytest.mark.asyncio
@@ -25,14 +27,16 @@ SCOPES = [Scope(kind="project", id=5), Scope(kind="group", id=2)]
 
 
 class FakeFiles:
+    """Keeps the stored documents; answers with the models, as PackageRepository does."""
+
     def __init__(self, docs: dict[int, dict[str, Any]]) -> None:
         self.docs = docs
         self.core_metadata: dict[int, bytes] = {}
         self.packages: dict[tuple, int] = {}
 
-    async def get_file(self, file_id: int) -> dict[str, Any] | None:
+    async def get_file(self, file_id: int) -> StoredFile | None:
         doc = self.docs.get(file_id)
-        return dict(doc) if doc else None
+        return StoredFile.from_doc(doc) if doc else None
 
     async def release(self, file_id: int, upload_id: str | None = None) -> bool:
         """PackageRepository.release: only a reservation not installable, and the upload's if one is named."""
@@ -42,17 +46,18 @@ class FakeFiles:
         del self.docs[file_id]
         return True
 
-    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool:
         if file_id not in self.docs:
             return False
-        self.docs[file_id].update(fields, state="installable")
+        self.docs[file_id].update(fields.to_set(), state="installable")
         return True
 
     async def put_core_metadata(self, file_id: int, data: bytes) -> None:
         self.core_metadata[file_id] = data
 
-    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int:
-        return self.packages.setdefault((project_id, name, version), 100 + len(self.packages))
+    async def ensure_package(self, package: PackageRecord) -> int:
+        key = (package.project_id, package.name, package.version)
+        return self.packages.setdefault(key, 100 + len(self.packages))
 
 
 class FakeDistributions:

@@ -12,11 +12,10 @@ import hashlib
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
-from registry_shared.adapters.packages import INSTALLABLE, PROCESSING
 from registry_shared.domain.metadata import merge_metadata
 from registry_shared.domain.text import printable
 from registry_shared.events import (
@@ -28,6 +27,8 @@ from registry_shared.events import (
     IndexChanged,
     Scope,
 )
+from registry_shared.records.files import FileState, IndexedFields, StoredFile
+from registry_shared.records.packages import PackageRecord
 from registry_shared.topology import verdict_key
 
 from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
@@ -52,11 +53,11 @@ class FileNotReady(Exception):
 class Files(Protocol):
     """distributions, packages and core_metadata (PackageRepository implements it)."""
 
-    async def get_file(self, file_id: int) -> dict[str, Any] | None: ...
+    async def get_file(self, file_id: int) -> StoredFile | None: ...
     async def release(self, file_id: int, upload_id: str | None = None) -> bool: ...
-    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool: ...
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool: ...
     async def put_core_metadata(self, file_id: int, data: bytes) -> None: ...
-    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int: ...
+    async def ensure_package(self, package: PackageRecord) -> int: ...
 
 
 class Distributions(Protocol):
@@ -89,21 +90,21 @@ class IndexingService:
             log.info("distribution_reservation_gone", **_facts(event))
             return Outcome.SKIPPED
         # The AMQP property is authoritative; the reservation remembers it for messages that lost it.
-        correlation_id = correlation_id or doc.get("correlation_id")
-        if doc["state"] == INSTALLABLE:
+        correlation_id = correlation_id or doc.correlation_id
+        if doc.state is FileState.INSTALLABLE:
             # A redelivery, or a crash after indexing: only the idempotent tail runs again.
             await self._announce(doc, event, correlation_id, redelivered=True)
             return Outcome.INDEXED
-        if doc["state"] != PROCESSING:
-            raise FileNotReady(f"file {doc['_id']} is {doc['state']}")
-        expected = Expected(doc["name"], doc["canonical_version"], doc.get("display_name", ""), doc.get("version", ""))
+        if doc.state is not FileState.PROCESSING:
+            raise FileNotReady(f"file {doc.id} is {doc.state}")
+        expected = Expected(doc.name, doc.canonical_version, doc.display_name, doc.version)
         started = time.perf_counter()
         try:
             if event.inspected and event.core_metadata is not None:
                 # upload-api judged every byte as it streamed and sent the metadata: nothing to read back.
                 inspection = check_metadata(event.core_metadata, EDGE_INSPECTED, expected)
             else:
-                inspection = await self.distributions.inspect(doc["object_key"], doc["filename"], expected)
+                inspection = await self.distributions.inspect(doc.object_key, doc.filename, expected)
         except InvalidDistribution as exc:
             await self._reject(doc, event, exc, correlation_id)
             return Outcome.REJECTED
@@ -126,9 +127,9 @@ class IndexingService:
         doc = await self.files.get_file(event.file_id)
         released = False
         if doc is not None:
-            released = await self.files.release(doc["_id"], event.upload_id or doc.get("upload_id"))
+            released = await self.files.release(doc.id, event.upload_id or doc.upload_id or None)
             if released:
-                await self.distributions.delete(doc["object_key"])
+                await self.distributions.delete(doc.object_key)
         log.warning("distribution_abandoned", **_facts(event), released=released)
         return released
 
@@ -139,40 +140,37 @@ class IndexingService:
                  objects=len(event.object_keys))
         return Outcome.DELETED
 
-    async def _index(self, doc: dict[str, Any], event: DistributionStored, inspection: Inspection) -> bool:
+    async def _index(self, doc: StoredFile, event: DistributionStored, inspection: Inspection) -> bool:
         """Store the core metadata, the package and the file's metadata; False if the file vanished."""
         merged = merge_metadata(inspection.metadata, event.form.model_dump())
+        package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
+                                display_name=doc.display_name, display_version=doc.version)
         _, package_id = await asyncio.gather(
-            self.files.put_core_metadata(doc["_id"], inspection.metadata_bytes),
-            self.files.ensure_package(doc["project_id"], doc["name"], doc["canonical_version"],
-                                      {"display_name": doc["display_name"], "display_version": doc["version"]}))
-        return await self.files.mark_installable(doc["_id"], {
-            **merged,
-            "metadata_sha256": hashlib.sha256(inspection.metadata_bytes).hexdigest(),
-            "package_id": package_id,
-            "indexed_at": datetime.now(UTC),
-        })
+            self.files.put_core_metadata(doc.id, inspection.metadata_bytes), self.files.ensure_package(package))
+        return await self.files.mark_installable(doc.id, IndexedFields.of(
+            merged, package_id=package_id, metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
+            indexed_at=datetime.now(UTC)))
 
-    async def _announce(self, doc: dict[str, Any], event: DistributionStored, correlation_id: str | None,
+    async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
                         redelivered: bool = False, indexed_ms: float | None = None) -> None:
         """Update the pages, then tell every index-api replica, then the waiting upload-api replica."""
         started = time.perf_counter()
-        scopes = await self.pages.index_file(doc["project_id"], doc["_id"], doc["name"])
+        scopes = await self.pages.index_file(doc.project_id, doc.id, doc.name)
         paged = time.perf_counter()
-        await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc["name"]]), correlation_id)
-        verdict = DistributionIndexed(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
-                                      upload_id=event.upload_id or doc.get("upload_id", ""))
+        await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc.name]), correlation_id)
+        verdict = DistributionIndexed(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
+                                      upload_id=event.upload_id or doc.upload_id)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         ms = {"documents": indexed_ms, "pages": _ms(started, paged), "publish": _ms(paged, time.perf_counter())}
         log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
 
-    async def _reject(self, doc: dict[str, Any], event: DistributionStored, exc: InvalidDistribution,
+    async def _reject(self, doc: StoredFile, event: DistributionStored, exc: InvalidDistribution,
                       correlation_id: str | None) -> None:
-        await self.distributions.delete(doc["object_key"])
-        await self.files.release(doc["_id"], doc.get("upload_id"))
+        await self.distributions.delete(doc.object_key)
+        await self.files.release(doc.id, doc.upload_id or None)
         # The event model makes the reason printable whatever built it, so the verdict always serialises.
-        verdict = DistributionRejected(file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
-                                       reason=exc.message, upload_id=event.upload_id or doc.get("upload_id", ""))
+        verdict = DistributionRejected(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
+                                       reason=exc.message, upload_id=event.upload_id or doc.upload_id)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         log.info("distribution_rejected", **_facts(event), reason=printable(exc.reason))
 

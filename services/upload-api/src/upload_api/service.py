@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 
-from registry_shared.adapters.packages import INSTALLABLE, PROCESSING, abandoned
 from registry_shared.domain.access import Principal, authorize_upload
 from registry_shared.domain.filenames import check_filename_matches, parse_filename
 from registry_shared.domain.names import normalize_name, validate_name
@@ -24,6 +23,7 @@ from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
 from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
 from registry_shared.inspection import InvalidDistribution
+from registry_shared.records.files import FileState, StoredFile
 
 from .ports import Access, Blobs, Content, Fields, Inspector, Publisher, Reservations, StoredBlob, Verdicts
 
@@ -35,7 +35,7 @@ POLL_INTERVAL = 0.05
 # Core metadata up to this size travels in `distribution.stored`; a larger one is read back by the worker.
 MAX_EVENT_METADATA = 256 * 1024
 
-Owned = tuple[dict[str, Any], StoredBlob]
+Owned = tuple[StoredFile, StoredBlob]
 # Builds the inspector that judges a file's bytes as they stream: (filename, name, canonical version,
 # display name, display version) -> Inspector; None leaves the bytes to the worker alone.
 InspectorFactory = Callable[[str, str, str, str, str], Inspector]
@@ -100,13 +100,13 @@ class UploadService:
         check_filename_matches(parsed, name, version)
         upload_id = uuid.uuid4().hex
         declared = _declared_digests(request)
-        reservation = {
-            "project_id": project["_id"], "filename": filename, "upload_id": upload_id,
-            "object_key": f"files/{project['_id']}/{upload_id}/{filename}", "kind": parsed.kind.value,
-            "name": normalize_name(name), "display_name": name, "version": version,
-            "canonical_version": canonical_version(version), "sha256": declared.get("sha256"),
-            "uploader": principal.log_fields(), "correlation_id": request.correlation_id,
-        }
+        reservation = StoredFile(
+            id=0, project_id=project["_id"], filename=filename, upload_id=upload_id,
+            object_key=f"files/{project['_id']}/{upload_id}/{filename}", kind=parsed.kind.value,
+            name=normalize_name(name), display_name=name, version=version,
+            canonical_version=canonical_version(version), sha256=declared.get("sha256"),
+            uploader=principal.log_fields(), correlation_id=request.correlation_id,
+        )
         owner, doc = await self._reserve(reservation)
         lap("reserve")
         if owner:
@@ -121,28 +121,28 @@ class UploadService:
             doc, blob = result  # the earlier holder failed and we won the name for our copy
         return await self._publish_and_wait(doc, blob, request, lap)
 
-    async def _reserve(self, reservation: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    async def _reserve(self, reservation: StoredFile) -> tuple[bool, StoredFile]:
         """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""
         while True:
             owner, doc = await self.reservations.reserve(reservation, self.lease)
-            if owner or not abandoned(doc):
+            if owner or not doc.abandoned():
                 return owner, doc
             if await self.reservations.reclaim(doc):
-                log.warning("reservation_reclaimed", file_id=doc["_id"], filename=doc["filename"],
-                            abandoned_upload=doc.get("upload_id"))
-                await self.blobs.delete(doc["object_key"])
+                log.warning("reservation_reclaimed", file_id=doc.id, filename=doc.filename,
+                            abandoned_upload=doc.upload_id)
+                await self.blobs.delete(doc.object_key)
 
     @contextlib.asynccontextmanager
-    async def _holding(self, doc: dict[str, Any]) -> AsyncIterator[None]:
+    async def _holding(self, doc: StoredFile) -> AsyncIterator[None]:
         """Renew the reservation's lease while its bytes stream in (a 5 GB upload outlasts many leases)."""
 
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.lease / 3)
                 try:
-                    await self.reservations.renew_lease(doc["_id"], doc["upload_id"], self.lease)
+                    await self.reservations.renew_lease(doc.id, doc.upload_id, self.lease)
                 except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
-                    log.warning("lease_renewal_failed", file_id=doc["_id"], error=type(exc).__name__)
+                    log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
 
         task = asyncio.create_task(renew())
         try:
@@ -152,11 +152,11 @@ class UploadService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _store(self, doc: dict[str, Any], content: Content, declared: dict[str, str]) -> StoredBlob:
+    async def _store(self, doc: StoredFile, content: Content, declared: dict[str, str]) -> StoredBlob:
         """Stream into S3 (inspecting on the way); on any failure remove what was written and release the
         reservation."""
         try:
-            blob = await self.blobs.put(doc["object_key"], content, self.max_size, self._inspector_for(doc))
+            blob = await self.blobs.put(doc.object_key, content, self.max_size, self._inspector_for(doc))
             _check_digests(blob, declared)
             return blob
         except (DomainError, asyncio.CancelledError):
@@ -166,10 +166,10 @@ class UploadService:
             await self._undo(doc)
             if (reason := _invalid_distribution(exc)) is not None:
                 raise UploadRejected(reason) from exc
-            log.error("object_store_failed", file_id=doc["_id"], error=type(exc).__name__)
+            log.error("object_store_failed", file_id=doc.id, error=type(exc).__name__)
             raise ServiceUnavailable("503 Service Unavailable - object storage failed; retry") from exc
 
-    async def _finish_body(self, doc: dict[str, Any], content: Content) -> None:
+    async def _finish_body(self, doc: StoredFile, content: Content) -> None:
         """The rest of the request must be well-formed before the file is kept (a second file part, a cut
         closing boundary: 400, and the stored bytes go)."""
         try:
@@ -178,37 +178,36 @@ class UploadService:
             await self._undo(doc)
             raise
 
-    def _inspector_for(self, doc: dict[str, Any]) -> Inspector | None:
+    def _inspector_for(self, doc: StoredFile) -> Inspector | None:
         if self.inspector is None:
             return None
-        return self.inspector(doc["filename"], doc["name"], doc["canonical_version"], doc["display_name"],
-                              doc["version"])
+        return self.inspector(doc.filename, doc.name, doc.canonical_version, doc.display_name, doc.version)
 
-    async def _undo(self, doc: dict[str, Any]) -> None:
+    async def _undo(self, doc: StoredFile) -> None:
         """Remove the object and release the reservation, as far as the dependencies allow: what cannot be
         undone now (the database is down) is an abandoned reservation, reclaimed once its lease runs out."""
         try:
-            await self.blobs.delete(doc["object_key"])
+            await self.blobs.delete(doc.object_key)
         except Exception as exc:  # noqa: BLE001 - an orphan object blocks nothing; the reservation matters
-            log.warning("undo_object_failed", file_id=doc["_id"], error=type(exc).__name__)
+            log.warning("undo_object_failed", file_id=doc.id, error=type(exc).__name__)
         try:
-            await self.reservations.release(doc["_id"], doc["upload_id"])
+            await self.reservations.release(doc.id, doc.upload_id)
         except Exception as exc:  # noqa: BLE001
-            log.warning("undo_reservation_failed", file_id=doc["_id"], error=type(exc).__name__,
+            log.warning("undo_reservation_failed", file_id=doc.id, error=type(exc).__name__,
                         reclaimable_in_s=self.lease)
 
-    async def _publish_and_wait(self, doc: dict[str, Any], blob: StoredBlob, request: UploadRequest,
+    async def _publish_and_wait(self, doc: StoredFile, blob: StoredBlob, request: UploadRequest,
                                 lap: Laps) -> UploadResult:
-        fields = {"sha256": blob.sha256, "md5": blob.md5, "blake2_256": blob.blake2_256, "size": blob.size}
         try:
-            marked = await self.reservations.mark_stored(doc["_id"], doc["upload_id"], fields)
+            marked = await self.reservations.mark_stored(doc.id, doc.upload_id, size=blob.size, sha256=blob.sha256,
+                                                         md5=blob.md5, blake2_256=blob.blake2_256)
         except Exception as exc:
-            log.error("mark_stored_failed", file_id=doc["_id"], error=type(exc).__name__)
+            log.error("mark_stored_failed", file_id=doc.id, error=type(exc).__name__)
             await self._undo(doc)
             raise ServiceUnavailable("503 Service Unavailable - the database failed; retry") from exc
         if not marked:
             # Our lease ran out and another upload reclaimed the name: this copy must not be published.
-            log.warning("reservation_lost", file_id=doc["_id"], filename=doc["filename"])
+            log.warning("reservation_lost", file_id=doc.id, filename=doc.filename)
             await self._undo(doc)
             raise ServiceUnavailable("503 Service Unavailable - the upload's reservation expired; retry")
         lap("mark_stored")
@@ -216,50 +215,50 @@ class UploadService:
         # metadata in the message (unless too large for one) reads nothing back from S3.
         inspected = blob.metadata is not None
         event = DistributionStored(
-            file_id=doc["_id"], project_id=doc["project_id"], filename=doc["filename"],
-            object_key=doc["object_key"], form=FormMetadata.model_validate(_form_metadata(request)),
-            uploader=doc["uploader"], reply_to=self.verdicts.reply_to, upload_id=doc["upload_id"],
+            file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
+            object_key=doc.object_key, form=FormMetadata.model_validate(_form_metadata(request)),
+            uploader=doc.uploader, reply_to=self.verdicts.reply_to, upload_id=doc.upload_id,
             size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
             core_metadata=blob.metadata if inspected and len(blob.metadata or b"") <= MAX_EVENT_METADATA else None,
         )
-        future = self.verdicts.expect(doc["upload_id"])
+        future = self.verdicts.expect(doc.upload_id)
         try:
             await self.publisher.publish(event, request.correlation_id)
         except Exception as exc:
-            self.verdicts.forget(doc["upload_id"])
-            log.error("distribution_publish_failed", file_id=doc["_id"], error=type(exc).__name__)
+            self.verdicts.forget(doc.upload_id)
+            log.error("distribution_publish_failed", file_id=doc.id, error=type(exc).__name__)
             await self._undo(doc)
             raise ServiceUnavailable("503 Service Unavailable - the upload could not be queued; retry") from exc
         lap("publish")
-        log.info("distribution_stored", file_id=doc["_id"], project_id=doc["project_id"],
-                 filename=doc["filename"], size=blob.size, sha256=blob.sha256, ms=lap.ms)
+        log.info("distribution_stored", file_id=doc.id, project_id=doc.project_id,
+                 filename=doc.filename, size=blob.size, sha256=blob.sha256, ms=lap.ms)
         try:
             verdict = await asyncio.wait_for(future, self.verdict_timeout)
         except TimeoutError:
-            self.verdicts.forget(doc["upload_id"])
-            log.warning("verdict_timeout", file_id=doc["_id"])
+            self.verdicts.forget(doc.upload_id)
+            log.warning("verdict_timeout", file_id=doc.id)
             return UploadResult.ACCEPTED
         if isinstance(verdict, DistributionIndexed):
             return UploadResult.CREATED
         raise UploadRejected(verdict.reason)
 
-    async def _upload_existing_name(self, existing: dict[str, Any], reservation: dict[str, Any],
+    async def _upload_existing_name(self, existing: StoredFile, reservation: StoredFile,
                                     request: UploadRequest, declared: dict[str, str]) -> UploadResult | Owned:
         """The filename is taken or being uploaded: identical bytes succeed, others get 400."""
         content = request.content
-        if existing.get("sha256") and declared.get("sha256") and existing["sha256"] != declared["sha256"]:
+        if existing.sha256 and declared.get("sha256") and existing.sha256 != declared["sha256"]:
             await content.drain()
             raise ValidationFailed(NAME_TAKEN)
-        if existing.get("state") == INSTALLABLE:
+        if existing.state is FileState.INSTALLABLE:
             blob = await self.blobs.digest(content, self.max_size)
             await content.finish()
             _check_digests(blob, declared)
-            if blob.sha256 != existing["sha256"]:
+            if blob.sha256 != existing.sha256:
                 raise ValidationFailed(NAME_TAKEN)
             return UploadResult.CREATED
         # A concurrent upload holds the name. Keep our own copy, so if it fails we can take its place.
         try:
-            blob = await self.blobs.put(reservation["object_key"], content, self.max_size,
+            blob = await self.blobs.put(reservation.object_key, content, self.max_size,
                                         self._inspector_for(reservation))
         except Exception as exc:
             if (reason := _invalid_distribution(exc)) is not None:
@@ -273,25 +272,26 @@ class UploadService:
             return result
         finally:
             if not isinstance(result, tuple):
-                await self.blobs.delete(reservation["object_key"])
+                await self.blobs.delete(reservation.object_key)
 
-    async def _await_holder(self, existing: dict[str, Any], reservation: dict[str, Any],
+    async def _await_holder(self, existing: StoredFile, reservation: StoredFile,
                             blob: StoredBlob) -> UploadResult | Owned:
         deadline = time.monotonic() + self.verdict_timeout
-        holder_id = existing["_id"]
+        holder_id = existing.id
         while True:
             current = await self.reservations.get_file(holder_id)
-            if current is None or abandoned(current):
+            if current is None or current.abandoned():
                 # The holder's upload failed or its process is gone: reserve the name for our stored copy.
                 owner, doc = await self._reserve(reservation)
                 if owner:
-                    log.info("reservation_taken_over", file_id=doc["_id"], filename=doc["filename"])
+                    log.info("reservation_taken_over", file_id=doc.id, filename=doc.filename)
                     return doc, blob
-                holder_id = doc["_id"]
+                holder_id = doc.id
                 continue
-            if current.get("state") in (PROCESSING, INSTALLABLE) and current.get("sha256") != blob.sha256:
+            stored = current.state in (FileState.PROCESSING, FileState.INSTALLABLE)
+            if stored and current.sha256 != blob.sha256:
                 raise ValidationFailed(NAME_TAKEN)
-            if current.get("state") == INSTALLABLE:
+            if current.state is FileState.INSTALLABLE:
                 return UploadResult.CREATED
             if time.monotonic() >= deadline:
                 return UploadResult.ACCEPTED

@@ -9,6 +9,7 @@ next upload of that filename reclaims it, so nothing can block a retry for longe
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,30 +18,15 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from ..domain.simple import FileEntry
+from ..records.files import FileState, IndexedFields, StoredFile
+from ..records.packages import PackageRecord
+from ..records.pages import page_key
 from .mongo import Mongo
 
-UPLOADING, PROCESSING, INSTALLABLE = "uploading", "processing", "installable"
-LEGACY_LEASE = timedelta(hours=1)
+# The states as stored strings, for queries.
+UPLOADING, PROCESSING, INSTALLABLE = FileState.UPLOADING.value, FileState.PROCESSING.value, FileState.INSTALLABLE.value
 
-
-def abandoned(doc: dict[str, Any], now: datetime | None = None) -> bool:
-    """An `uploading` reservation whose lease ran out: its upload will never finish."""
-    if doc.get("state") != UPLOADING:
-        return False
-    until = doc.get("lease_until")
-    if not isinstance(until, datetime):  # reserved before leases existed: give it an hour from its creation
-        created = doc.get("created_at")
-        if not isinstance(created, datetime):
-            return False
-        until = created + LEGACY_LEASE
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
-    return until < (now or datetime.now(UTC))
-
-
-def page_key(scope_kind: str, scope_id: int, name: str | None = None) -> str:
-    """The `_id` of a precomputed simple document: a scope's index, or one name's page."""
-    return f"{scope_kind}:{scope_id}" if name is None else f"{scope_kind}:{scope_id}:{name}"
+__all__ = ["INSTALLABLE", "PROCESSING", "UPLOADING", "PackageRepository", "page_key"]
 
 
 class PackageRepository:
@@ -48,20 +34,19 @@ class PackageRepository:
         self.mongo = mongo
 
     # -- reservations and files ----------------------------------------------------------------
-    async def reserve(self, doc: dict[str, Any], lease: float = 30.0) -> tuple[bool, dict[str, Any]]:
-        """Insert a reservation leased for `lease` seconds. Returns (True, doc) if ours, else (False, the
-        existing document)."""
+    async def reserve(self, file: StoredFile, lease: float = 30.0) -> tuple[bool, StoredFile]:
+        """Insert `file` as a reservation leased for `lease` seconds (its id, state and times are assigned
+        here). Returns (True, the reservation) if ours, else (False, the existing document)."""
         now = datetime.now(UTC)
-        doc = {**doc, "_id": await self.mongo.next_id("files"), "state": UPLOADING, "created_at": now,
-               "lease_until": now + timedelta(seconds=lease)}
+        doc = dataclasses.replace(file, id=await self.mongo.next_id("files"), state=FileState.UPLOADING,
+                                  created_at=now, lease_until=now + timedelta(seconds=lease))
         try:
-            await self.mongo.distributions.insert_one(doc)
+            await self.mongo.distributions.insert_one(doc.to_doc())
             return True, doc
         except DuplicateKeyError:
-            existing = await self.find_file(doc["project_id"], doc["filename"])
+            existing = await self.find_file(doc.project_id, doc.filename)
             if existing is None:  # released between our insert and our read: try once more
-                fresh = {k: v for k, v in doc.items() if k not in ("_id", "state", "created_at", "lease_until")}
-                return await self.reserve(fresh, lease)
+                return await self.reserve(file, lease)
             return False, existing
 
     async def renew_lease(self, file_id: int, upload_id: str, lease: float) -> bool:
@@ -71,22 +56,27 @@ class PackageRepository:
             {"$set": {"lease_until": datetime.now(UTC) + timedelta(seconds=lease)}})
         return result.matched_count == 1
 
-    async def reclaim(self, doc: dict[str, Any]) -> bool:
-        """Drop an abandoned reservation (see `abandoned`), unless it changed since it was read."""
+    async def reclaim(self, file: StoredFile) -> bool:
+        """Drop an abandoned reservation (`StoredFile.abandoned`), unless it changed since it was read."""
+        # A reservation always has its upload_id; `None` matches one stored without it.
         result = await self.mongo.distributions.delete_one(
-            {"_id": doc["_id"], "upload_id": doc.get("upload_id"), "state": UPLOADING})
+            {"_id": file.id, "upload_id": file.upload_id or None, "state": UPLOADING})
         return result.deleted_count == 1
 
-    async def find_file(self, project_id: int, filename: str) -> dict[str, Any] | None:
-        return await self.mongo.distributions.find_one({"project_id": project_id, "filename": filename})
+    async def find_file(self, project_id: int, filename: str) -> StoredFile | None:
+        doc = await self.mongo.distributions.find_one({"project_id": project_id, "filename": filename})
+        return StoredFile.from_doc(doc) if doc is not None else None
 
-    async def get_file(self, file_id: int) -> dict[str, Any] | None:
-        return await self.mongo.distributions.find_one({"_id": file_id})
+    async def get_file(self, file_id: int) -> StoredFile | None:
+        doc = await self.mongo.distributions.find_one({"_id": file_id})
+        return StoredFile.from_doc(doc) if doc is not None else None
 
-    async def mark_stored(self, file_id: int, upload_id: str, fields: dict[str, Any]) -> bool:
+    async def mark_stored(self, file_id: int, upload_id: str, *, size: int, sha256: str, md5: str,
+                          blake2_256: str) -> bool:
+        """Record the stored bytes' size and digests (`processing`), if the reservation is still ours."""
+        fields = {"size": size, "sha256": sha256, "md5": md5, "blake2_256": blake2_256, "state": PROCESSING}
         result = await self.mongo.distributions.update_one(
-            {"_id": file_id, "upload_id": upload_id, "state": UPLOADING}, {"$set": {**fields, "state": PROCESSING}}
-        )
+            {"_id": file_id, "upload_id": upload_id, "state": UPLOADING}, {"$set": fields})
         return result.modified_count == 1
 
     async def release(self, file_id: int, upload_id: str | None = None) -> bool:
@@ -97,19 +87,19 @@ class PackageRepository:
         result = await self.mongo.distributions.delete_one(query)
         return result.deleted_count == 1
 
-    async def mark_installable(self, file_id: int, fields: dict[str, Any]) -> bool:
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool:
         # `$ne` rather than `$in: [processing, installable]`: nx-27017 applies an update whose filter
         # combines an integer `_id` with `$in` to the row whose SQLite rowid equals that id.
         result = await self.mongo.distributions.update_one(
-            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields, "state": INSTALLABLE}}
+            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields.to_set(), "state": INSTALLABLE}}
         )
         return result.matched_count == 1
 
-    async def installable_files(self, project_id: int, name: str | None = None) -> list[dict[str, Any]]:
+    async def installable_files(self, project_id: int, name: str | None = None) -> list[StoredFile]:
         query: dict[str, Any] = {"project_id": project_id, "state": INSTALLABLE}
         if name is not None:
             query["name"] = name
-        return [doc async for doc in self.mongo.distributions.find(query, {"core_metadata": 0})]
+        return [StoredFile.from_doc(doc) async for doc in self.mongo.distributions.find(query, {"core_metadata": 0})]
 
     async def installable_names(self, project_id: int) -> list[str]:
         names = {doc["name"] async for doc in self.mongo.distributions.find(
@@ -117,16 +107,17 @@ class PackageRepository:
         return sorted(names)
 
     # -- packages ------------------------------------------------------------------------------
-    async def ensure_package(self, project_id: int, name: str, version: str, display: dict[str, Any]) -> int:
-        """The package (project, normalised name, canonical version), created once. Returns its id."""
-        query = {"project_id": project_id, "name": name, "version": version}
-        existing = await self.mongo.packages.find_one(query)
+    async def ensure_package(self, package: PackageRecord) -> int:
+        """The package (project, normalised name, canonical version) of `package`, created once (its id and
+        `created_at` assigned here). Returns its id."""
+        query = {"project_id": package.project_id, "name": package.name, "version": package.version}
+        existing = await self.mongo.packages.find_one(query, {"_id": 1})
         if existing:
             return int(existing["_id"])
-        doc = {**query, **display, "_id": await self.mongo.next_id("packages"), "created_at": datetime.now(UTC)}
+        created = dataclasses.replace(package, id=await self.mongo.next_id("packages"), created_at=datetime.now(UTC))
         try:
-            await self.mongo.packages.insert_one(doc)
-            return int(doc["_id"])
+            await self.mongo.packages.insert_one(created.to_doc())
+            return created.id
         except DuplicateKeyError:
             existing = await self.mongo.packages.find_one(query)
             assert existing is not None
