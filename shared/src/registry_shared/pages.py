@@ -84,7 +84,7 @@ def file_entry(file: StoredFile) -> FileEntry:
     """A `distributions` document as a page lists it."""
     return FileEntry(
         filename=file.filename,
-        sha256=file.sha256 or "",
+        sha256=file.sha256,
         size=file.size,
         upload_time=upload_time(file.created_at),
         version=file.version,

@@ -12,6 +12,8 @@ from index_api.management import PackageManagement
 from registry_shared.errors import NotFound, ServiceUnavailable
 from registry_shared.events import Event, FileDeleted, IndexChanged, Scope
 from registry_shared.pages import PagesUnstable
+from registry_shared.records.files import StoredFile
+from registry_shared.records.packages import PackageRecord
 
 PROJECT = {"_id": 7, "path": "acme/api", "ancestor_ids": [1, 2]}
 PACKAGE = {"_id": 40, "project_id": 7, "name": "demo", "version": "1"}
@@ -19,18 +21,21 @@ SCOPES = [Scope(kind="project", id=7), Scope(kind="group", id=1), Scope(kind="gr
 
 
 class FakeRepository:
+    """Keeps the stored documents; answers with the models, as MongoManagementRepository does."""
+
     def __init__(self) -> None:
         self.docs = {file_id: {"_id": file_id, "package_id": 40, "object_key": key, "state": "installable"}
                      for file_id, key in ((1, "files/7/a/demo-1.0.tar.gz"), (2, "files/7/b/demo-1.0-py3-none-any.whl"))}
         self.packages = {40: dict(PACKAGE)}
         self.log: list[str] = []
 
-    async def find_package(self, project_id: int, package_id: int) -> dict[str, Any] | None:
-        return self.packages.get(package_id) if project_id == 7 else None
+    async def find_package(self, project_id: int, package_id: int) -> PackageRecord | None:
+        doc = self.packages.get(package_id) if project_id == 7 else None
+        return PackageRecord.from_doc(doc) if doc else None
 
     async def files(self, project_id: int, package_id: int, states: Sequence[str] = ("installable",)
-                    ) -> list[dict[str, Any]]:
-        return [dict(f) for f in self.docs.values() if f["state"] in states]
+                    ) -> list[StoredFile]:
+        return [StoredFile.from_doc(f) for f in self.docs.values() if f["state"] in states]
 
     async def mark_deleting(self, file_id: int, project_id: int) -> None:
         self.log.append(f"mark {file_id}")
@@ -40,11 +45,11 @@ class FakeRepository:
         self.log.append(f"remove {file_id}")
         del self.docs[file_id]
 
-    async def drop_package_if_empty(self, package: dict[str, Any]) -> bool:
+    async def drop_package_if_empty(self, package: PackageRecord) -> bool:
         if self.docs:
             return False
         self.log.append("drop package")
-        del self.packages[package["_id"]]
+        del self.packages[package.id]
         return True
 
 

@@ -16,6 +16,7 @@ from registry_shared.domain.names import normalize_name
 from registry_shared.domain.versions import canonical_version
 from registry_shared.errors import ParameterInvalid
 from registry_shared.pages import version_key
+from registry_shared.records.packages import PackageRecord
 
 T = TypeVar("T")
 
@@ -57,11 +58,11 @@ class ListQuery:
         """False when a type or status filter excludes every PyPI package of default status."""
         return self.package_type in (None, "pypi") and self.status in (None, "default")
 
-    def matches(self, package: Mapping[str, Any]) -> bool:
+    def matches(self, package: PackageRecord) -> bool:
         if self.package_name is not None and not name_matches(package, self.package_name):
             return False
         if self.package_version is not None:
-            return canonical_version(self.package_version) == canonical_version(_version(package))
+            return canonical_version(self.package_version) == canonical_version(package.shown_version)
         return True
 
 
@@ -104,29 +105,28 @@ def _positive_int(params: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def name_matches(package: Mapping[str, Any], needle: str) -> bool:
+def name_matches(package: PackageRecord, needle: str) -> bool:
     """GitLab's fuzzy name filter (a substring, any case), also across `-`, `_` and `.` spellings."""
-    shown = str(package.get("display_name") or package["name"])
-    return needle.lower() in shown.lower() or normalize_name(needle) in str(package["name"])
+    return needle.lower() in package.shown_name.lower() or normalize_name(needle) in package.name
 
 
-def sort_packages(packages: Sequence[dict[str, Any]], query: ListQuery,
-                  project_paths: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
+def sort_packages(packages: Sequence[PackageRecord], query: ListQuery,
+                  project_paths: Mapping[int, str] | None = None) -> list[PackageRecord]:
     """In `order_by` order, ties by id; `version` follows PEP 440, not the text."""
     paths = project_paths or {}
 
-    def key(p: dict[str, Any]) -> tuple[Any, int]:
+    def key(p: PackageRecord) -> tuple[Any, int]:
         if query.order_by == "name":
-            field: Any = str(p.get("display_name") or p["name"]).lower()
+            field: Any = p.shown_name.lower()
         elif query.order_by == "version":
-            field = version_key(_version(p))
+            field = version_key(p.shown_version)
         elif query.order_by == "project_path":
-            field = paths.get(int(p["project_id"]), "").lower()
+            field = paths.get(p.project_id, "").lower()
         elif query.order_by == "type":
             field = "pypi"
         else:
-            field = as_datetime(p.get("created_at"))
-        return field, int(p["_id"])
+            field = as_datetime(p.created_at)
+        return field, p.id
 
     return sorted(packages, key=key, reverse=query.descending)
 
@@ -152,6 +152,3 @@ def as_datetime(value: object) -> datetime:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return _EPOCH
 
-
-def _version(package: Mapping[str, Any]) -> str:
-    return str(package.get("display_version") or package["version"])

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from registry_shared.adapters.packages import INSTALLABLE
 from registry_shared.errors import NotFound, ServiceUnavailable
 from registry_shared.events import Event, FileDeleted, IndexChanged, Scope
 from registry_shared.logging import get_logger
 from registry_shared.pages import PagesUnstable
+from registry_shared.records.files import FileState, StoredFile
+from registry_shared.records.packages import PackageRecord
 
 from .access import ReadScope
-from .adapters.management import DELETING
 from .cache import PageCache
 from .listing import ListQuery, PageRequest, paginate, sort_packages
 
@@ -33,14 +33,14 @@ log = get_logger()
 
 class ManagementRepository(Protocol):
     async def projects(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
-    async def listed_packages(self, project_ids: Sequence[int]) -> list[dict[str, Any]]: ...
-    async def find_package(self, project_id: int, package_id: int) -> dict[str, Any] | None: ...
-    async def package_versions(self, project_id: int, name: str) -> list[dict[str, Any]]: ...
+    async def listed_packages(self, project_ids: Sequence[int]) -> list[PackageRecord]: ...
+    async def find_package(self, project_id: int, package_id: int) -> PackageRecord | None: ...
+    async def package_versions(self, project_id: int, name: str) -> list[PackageRecord]: ...
     async def files(self, project_id: int, package_id: int,
-                    states: Sequence[str] = (INSTALLABLE,)) -> list[dict[str, Any]]: ...
+                    states: Sequence[FileState] = (FileState.INSTALLABLE,)) -> list[StoredFile]: ...
     async def mark_deleting(self, file_id: int, project_id: int) -> None: ...
     async def remove_file(self, file_id: int) -> None: ...
-    async def drop_package_if_empty(self, package: dict[str, Any]) -> bool: ...
+    async def drop_package_if_empty(self, package: PackageRecord) -> bool: ...
 
 
 class PageRebuilder(Protocol):
@@ -57,16 +57,16 @@ class Publisher(Protocol):
 
 @dataclass(frozen=True)
 class Listing:
-    packages: list[dict[str, Any]]  # this page of them
+    packages: list[PackageRecord]  # this page of them
     total: int
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> project, for every package
 
 
 @dataclass(frozen=True)
 class PackageDetail:
-    package: dict[str, Any]
-    files: list[dict[str, Any]]
-    versions: list[dict[str, Any]]
+    package: PackageRecord
+    files: list[StoredFile]
+    versions: list[PackageRecord]
 
 
 # -- use cases ---------------------------------------------------------------------------------
@@ -97,17 +97,17 @@ class PackageManagement:
     async def get_package(self, project: dict[str, Any], package_id: int) -> PackageDetail:
         """E11: a package of this project with at least one installable file, else 404."""
         package, files = await self._installable(project, package_id)
-        versions = await self.repo.package_versions(project["_id"], package["name"])
+        versions = await self.repo.package_versions(project["_id"], package.name)
         return PackageDetail(package, files, versions)
 
     async def package_files(self, project: dict[str, Any], package_id: int,
-                            page: PageRequest) -> tuple[list[dict[str, Any]], int]:
+                            page: PageRequest) -> tuple[list[StoredFile], int]:
         """E12: one page of the package's files, oldest first, and how many there are."""
         _package, files = await self._installable(project, package_id)
         return paginate(files, page), len(files)
 
     async def _installable(self, project: dict[str, Any], package_id: int
-                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                           ) -> tuple[PackageRecord, list[StoredFile]]:
         package = await self.repo.find_package(project["_id"], package_id)
         files = await self.repo.files(project["_id"], package_id) if package else []
         if package is None or not files:
@@ -119,24 +119,25 @@ class PackageManagement:
         package = await self.repo.find_package(project["_id"], package_id)
         if package is None:
             raise NotFound()
-        files = await self.repo.files(project["_id"], package_id, (INSTALLABLE, DELETING))
+        files = await self.repo.files(project["_id"], package_id, (FileState.INSTALLABLE, FileState.DELETING))
         await self._delete(project, package, files, correlation_id)
 
     async def delete_file(self, project: dict[str, Any], package_id: int, file_id: int,
                           correlation_id: str | None) -> None:
         """E13: one file of the package; the package goes with its last file."""
         package = await self.repo.find_package(project["_id"], package_id)
-        files = await self.repo.files(project["_id"], package_id, (INSTALLABLE, DELETING)) if package else []
-        chosen = [f for f in files if f["_id"] == file_id]
+        states = (FileState.INSTALLABLE, FileState.DELETING)
+        files = await self.repo.files(project["_id"], package_id, states) if package else []
+        chosen = [f for f in files if f.id == file_id]
         if package is None or not chosen:
             raise NotFound()
         await self._delete(project, package, chosen, correlation_id)
 
-    async def _delete(self, project: dict[str, Any], package: dict[str, Any], files: list[dict[str, Any]],
+    async def _delete(self, project: dict[str, Any], package: PackageRecord, files: list[StoredFile],
                       correlation_id: str | None) -> None:
-        name = package["name"]
+        name = package.name
         for file in files:
-            await self.repo.mark_deleting(file["_id"], project["_id"])
+            await self.repo.mark_deleting(file.id, project["_id"])
         try:
             scopes = await self.pages.rebuild_scopes(project, [name])
         except PagesUnstable as exc:  # concurrent uploads kept the pages moving: the retry finishes
@@ -144,13 +145,13 @@ class PackageManagement:
         self.page_cache.invalidate([(s.kind, s.id) for s in scopes], [name])
         await self._publish(IndexChanged(scopes=scopes, names=[name]), correlation_id)
         for file in files:
-            await self._publish(FileDeleted(file_id=file["_id"], project_id=project["_id"],
-                                            object_keys=[file["object_key"]]), correlation_id)
+            await self._publish(FileDeleted(file_id=file.id, project_id=project["_id"],
+                                            object_keys=[file.object_key]), correlation_id)
         for file in files:
-            await self.repo.remove_file(file["_id"])
+            await self.repo.remove_file(file.id)
         package_gone = await self.repo.drop_package_if_empty(package)
-        log.info("package_files_deleted", project_id=project["_id"], package_id=package["_id"], name=name,
-                 file_ids=[f["_id"] for f in files], package_deleted=package_gone, scopes=len(scopes))
+        log.info("package_files_deleted", project_id=project["_id"], package_id=package.id, name=name,
+                 file_ids=[f.id for f in files], package_deleted=package_gone, scopes=len(scopes))
 
     async def _publish(self, event: Event, correlation_id: str | None) -> None:
         try:

@@ -50,9 +50,9 @@ async def _list(request: web.Request, kind: str) -> web.Response:
     scope, principal = await _reader(request, kind)
     listing = await request.app[MANAGEMENT].list_packages(scope, query)
     projects = listing.projects
-    deletable = await _deletable(request, principal, [projects[int(p["project_id"])] for p in listing.packages])
+    deletable = await _deletable(request, principal, [projects[p.project_id] for p in listing.packages])
     base = _base_url(request)
-    body = [package_json(p, projects[int(p["project_id"])], base, int(p["project_id"]) in deletable)
+    body = [package_json(p, projects[p.project_id], base, p.project_id in deletable)
             for p in listing.packages]
     return _page_response(request, body, query.page, listing.total)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from registry_shared.records.files import StoredFile
+
 
 class ReadRepository(Protocol):
     async def find_scope(self, kind: str, ref: str) -> dict[str, Any] | None: ...
@@ -19,7 +21,7 @@ class ReadRepository(Protocol):
     async def project_indexes(self, project_ids: Sequence[int]) -> list[dict[str, Any]]: ...
 
     async def installable_file(self, project_ids: Sequence[int], sha256: str,
-                               filename: str) -> dict[str, Any] | None: ...
+                               filename: str) -> StoredFile | None: ...
 
     async def core_metadata(self, file_id: int) -> bytes | None: ...
 

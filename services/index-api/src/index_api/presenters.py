@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from registry_shared.domain.metadata import STORED_FIELDS
+from registry_shared.records.files import StoredFile
+from registry_shared.records.packages import PackageRecord
 
 from .listing import PageRequest, as_datetime, total_pages
 
@@ -19,20 +21,20 @@ def iso_time(value: object) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def package_json(package: Mapping[str, Any], project: Mapping[str, Any], base_url: str,
+def package_json(package: PackageRecord, project: Mapping[str, Any], base_url: str,
                  deletable: bool) -> dict[str, Any]:
     """One package as GitLab lists it (`project_id`/`project_path` as its group lists add them)."""
-    links = {"web_path": f"/{project['path']}/-/packages/{package['_id']}"}
+    links = {"web_path": f"/{project['path']}/-/packages/{package.id}"}
     if deletable:
-        links["delete_api_path"] = f"{base_url}/api/v4/projects/{project['_id']}/packages/{package['_id']}"
+        links["delete_api_path"] = f"{base_url}/api/v4/projects/{project['_id']}/packages/{package.id}"
     return {
-        "id": int(package["_id"]),
-        "name": package.get("display_name") or package["name"],
-        "version": package.get("display_version") or package["version"],
+        "id": package.id,
+        "name": package.shown_name,
+        "version": package.shown_version,
         "package_type": "pypi",
         "status": "default",
         "_links": links,
-        "created_at": iso_time(package.get("created_at")),
+        "created_at": iso_time(package.created_at),
         "last_downloaded_at": None,
         "project_id": int(project["_id"]),
         "project_path": project["path"],
@@ -40,40 +42,38 @@ def package_json(package: Mapping[str, Any], project: Mapping[str, Any], base_ur
     }
 
 
-def package_detail_json(package: Mapping[str, Any], project: Mapping[str, Any], base_url: str, deletable: bool,
-                        files: Sequence[Mapping[str, Any]],
-                        versions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def package_detail_json(package: PackageRecord, project: Mapping[str, Any], base_url: str, deletable: bool,
+                        files: Sequence[StoredFile], versions: Iterable[PackageRecord]) -> dict[str, Any]:
     """E11: the package, its other versions (as GitLab shows them), and `pypi_metadata` (beyond GitLab)."""
     return {
         **package_json(package, project, base_url, deletable),
-        "versions": [{"id": int(v["_id"]), "version": v.get("display_version") or v["version"],
-                      "created_at": iso_time(v.get("created_at")), "tags": []}
-                     for v in versions if v["_id"] != package["_id"]],
+        "versions": [{"id": v.id, "version": v.shown_version, "created_at": iso_time(v.created_at), "tags": []}
+                     for v in versions if v.id != package.id],
         "pypi_metadata": pypi_metadata(files),
     }
 
 
-def pypi_metadata(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def pypi_metadata(files: Sequence[StoredFile]) -> dict[str, Any]:
     """The stored metadata of the package's most recent file (every file carries its own copy, taken from
     the distribution itself). `required_python` is GitLab's GraphQL name for `requires_python`."""
-    latest = max(files, key=lambda f: int(f["_id"]), default={})
-    data: dict[str, Any] = {field: latest.get(field) for field in STORED_FIELDS}
+    latest = max(files, key=lambda f: f.id, default=None)
+    data: dict[str, Any] = {field: getattr(latest, field) if latest else None for field in STORED_FIELDS}
     data["required_python"] = data["requires_python"]
-    data["requires_dist"] = list(latest.get("requires_dist") or [])
+    data["requires_dist"] = list(latest.requires_dist) if latest else []
     return data
 
 
-def package_file_json(file: Mapping[str, Any]) -> dict[str, Any]:
+def package_file_json(file: StoredFile) -> dict[str, Any]:
     """E12: GitLab's package-file entity. No SHA-1 is computed, as PyPI computes none."""
     return {
-        "id": int(file["_id"]),
-        "package_id": int(file["package_id"]),
-        "created_at": iso_time(file.get("created_at")),
-        "file_name": file["filename"],
-        "size": int(file.get("size") or 0),
-        "file_md5": file.get("md5"),
+        "id": file.id,
+        "package_id": file.package_id,
+        "created_at": iso_time(file.created_at),
+        "file_name": file.filename,
+        "size": file.size,
+        "file_md5": file.md5 or None,
         "file_sha1": None,
-        "file_sha256": file.get("sha256"),
+        "file_sha256": file.sha256 or None,
     }
 
 

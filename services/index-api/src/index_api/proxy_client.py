@@ -76,7 +76,7 @@ class ProxyForwarder:
                            size=doc.get("size"), core_metadata_sha256=doc.get("core_metadata_sha256"))
 
     async def forward_file(self, scope: ReadScope, file: ProxiedFile, request: web.Request) -> web.StreamResponse:
-        headers = file_headers({"sha256": file.sha256, "filename": file.filename}, scope.public)
+        headers = file_headers(file.sha256, file.filename, scope.public)
         if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
             return web.Response(status=304, headers=headers)
         byte_range = None

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from registry_shared.logging import get_logger
+from registry_shared.records.files import StoredFile
 
 from .conditional import ByteRange, etag_matches
 from .pages import CachedPage
@@ -49,20 +49,20 @@ def _page_headers(page: CachedPage, public: bool) -> tuple[CIMultiDictProxy[str]
     return found
 
 
-def file_headers(file: dict[str, Any], public: bool) -> dict[str, str]:
+def file_headers(sha256: str, filename: str, public: bool) -> dict[str, str]:
     return {
         "Content-Type": "application/octet-stream",
-        "ETag": f'"{file["sha256"]}"',
+        "ETag": f'"{sha256}"',
         "Cache-Control": _cache_control(FILE_CACHE, public),
-        "Content-Disposition": f'attachment; filename="{file["filename"]}"',
+        "Content-Disposition": f'attachment; filename="{filename}"',
         "Accept-Ranges": "bytes",
     }
 
 
-async def stream_file(request: web.Request, service: ReadService, file: dict[str, Any],
+async def stream_file(request: web.Request, service: ReadService, file: StoredFile,
                       byte_range: ByteRange | None, headers: dict[str, str]) -> web.StreamResponse:
     """Send the file (or one range of it) from S3 chunk by chunk; HEAD never touches S3."""
-    size = int(file["size"])
+    size = file.size
     status, offset, length = 200, 0, size
     if byte_range is not None:
         status, offset, length = 206, byte_range.start, byte_range.length
@@ -79,7 +79,7 @@ async def stream_file(request: web.Request, service: ReadService, file: dict[str
             async for chunk in chunks:
                 await response.write(chunk)
     except ConnectionResetError:
-        log.info("download_aborted", file_id=file["_id"], sent_from=offset)
+        log.info("download_aborted", file_id=file.id, sent_from=offset)
         return response
     await response.write_eof()
     return response

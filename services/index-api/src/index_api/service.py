@@ -10,6 +10,7 @@ from aiohttp import web
 from registry_shared.domain.names import is_valid_name, normalize_name
 from registry_shared.errors import PackageNotFound
 from registry_shared.logging import get_logger
+from registry_shared.records.files import StoredFile
 
 from . import pages
 from .access import AccessCaches, ReadScope
@@ -173,45 +174,45 @@ class ReadService:
         return enabled
 
     # -- files -------------------------------------------------------------------------------
-    async def find_file(self, scope: ReadScope, sha256: str, filename: str) -> dict[str, Any]:
+    async def find_file(self, scope: ReadScope, sha256: str, filename: str) -> StoredFile:
         """An installable file of a project the caller may read (lowest project id first), else 404.
 
         Found files are remembered with the scope's pages (name None: any change in the scope drops them),
         so a delete reaches downloads exactly as it reaches pages; misses are not (forwarding decides them).
         """
         key = PageKey(scope.kind, scope.id, None, f"file {sha256.lower()}/{filename}", scope.filter)
-        doc = self.page_cache.get(key)
-        if doc is not MISSING:
-            return cast(dict[str, Any], doc)
+        found = self.page_cache.get(key)
+        if found is not MISSING:
+            return cast(StoredFile, found)
         generation = self.page_cache.generation(key)
-        doc = await self.repo.installable_file(scope.project_ids, sha256.lower(), filename)
-        if doc is None:
+        file = await self.repo.installable_file(scope.project_ids, sha256.lower(), filename)
+        if file is None:
             raise PackageNotFound()
-        self.page_cache.put(key, doc, generation)
-        return doc
+        self.page_cache.put(key, file, generation)
+        return file
 
-    async def open_file(self, file: dict[str, Any], offset: int, length: int) -> AsyncIterator[bytes]:
-        chunks = await self.blobs.open(file["object_key"], offset, length)
+    async def open_file(self, file: StoredFile, offset: int, length: int) -> AsyncIterator[bytes]:
+        chunks = await self.blobs.open(file.object_key, offset, length)
         if chunks is None:
-            log.warning("file_object_missing", file_id=file["_id"], object_key=file["object_key"])
+            log.warning("file_object_missing", file_id=file.id, object_key=file.object_key)
             raise PackageNotFound()
         return chunks
 
-    async def file_url(self, file: dict[str, Any]) -> str:
-        return await self.blobs.presigned_url(file["object_key"], file["filename"])
+    async def file_url(self, file: StoredFile) -> str:
+        return await self.blobs.presigned_url(file.object_key, file.filename)
 
-    def gateway_sends(self, file: dict[str, Any]) -> bool:
+    def gateway_sends(self, file: StoredFile) -> bool:
         """Whether a gateway able to fetch from S3 should send this file instead of index-api: large
         files only (small ones are faster from index-api's in-memory cache than through a second hop)."""
-        return int(file["size"]) >= max(self.gateway_min_size, 1)
+        return file.size >= max(self.gateway_min_size, 1)
 
-    async def gateway_url(self, file: dict[str, Any]) -> str:
-        return await self.blobs.gateway_url(file["object_key"])
+    async def gateway_url(self, file: StoredFile) -> str:
+        return await self.blobs.gateway_url(file.object_key)
 
-    async def core_metadata(self, file: dict[str, Any]) -> tuple[bytes, str]:
+    async def core_metadata(self, file: StoredFile) -> tuple[bytes, str]:
         """(METADATA bytes, their sha256) when the worker stored them, else 404."""
-        digest = file.get("metadata_sha256")
-        data = await self.repo.core_metadata(file["_id"]) if digest else None
+        digest = file.metadata_sha256
+        data = await self.repo.core_metadata(file.id) if digest else None
         if data is None or not digest:
             raise PackageNotFound()
         return data, digest

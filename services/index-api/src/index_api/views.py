@@ -66,13 +66,13 @@ async def download(request: web.Request, kind: str) -> web.StreamResponse:
         file = await service.find_file(scope, sha256, filename)
     except PackageNotFound:  # not a local file: perhaps one of a proxied page (SPEC §6)
         return await service.forward_file(scope, sha256, filename, request)
-    headers = file_headers(file, scope.public)
+    headers = file_headers(file.sha256, file.filename, scope.public)
     if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
         return web.Response(status=304, headers=headers)
     if service.redirect_files:
         return web.Response(status=302, headers={"Location": await service.file_url(file)})
     byte_range = requested_range(request.headers.get("Range"), request.headers.get("If-Range"),
-                                 int(file["size"]), headers["ETag"])
+                                 file.size, headers["ETag"])
     if request.method == "HEAD":  # never touches S3
         return await stream_file(request, service, file, byte_range, headers)
     if gateway_can_send(request) and service.gateway_sends(file):

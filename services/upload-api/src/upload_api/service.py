@@ -104,7 +104,7 @@ class UploadService:
             id=0, project_id=project["_id"], filename=filename, upload_id=upload_id,
             object_key=f"files/{project['_id']}/{upload_id}/{filename}", kind=parsed.kind.value,
             name=normalize_name(name), display_name=name, version=version,
-            canonical_version=canonical_version(version), sha256=declared.get("sha256"),
+            canonical_version=canonical_version(version), sha256=declared.get("sha256", ""),
             uploader=principal.log_fields(), correlation_id=request.correlation_id,
         )
         owner, doc = await self._reserve(reservation)

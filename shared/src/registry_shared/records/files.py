@@ -45,9 +45,10 @@ class StoredFile:
     version: str = ""  # as uploaded
     canonical_version: str = ""
     size: int = 0
-    sha256: str | None = None  # declared by the client while uploading, computed once stored
-    md5: str | None = None
-    blake2_256: str | None = None
+    # Declared by the client while uploading (empty: not declared), computed once stored.
+    sha256: str = ""
+    md5: str = ""
+    blake2_256: str = ""
     uploader: dict[str, Any] = field(default_factory=dict)  # Principal.log_fields(): ids and kinds only
     correlation_id: str | None = None
     created_at: datetime | None = None
@@ -77,7 +78,8 @@ class StoredFile:
             object_key=get("object_key") or "", kind=get("kind") or "", name=get("name") or "",
             display_name=get("display_name") or "", version=get("version") or "",
             canonical_version=get("canonical_version") or "", size=int(size) if size else 0,
-            sha256=get("sha256"), md5=get("md5"), blake2_256=get("blake2_256"), uploader=get("uploader") or {},
+            sha256=get("sha256") or "", md5=get("md5") or "", blake2_256=get("blake2_256") or "",
+            uploader=get("uploader") or {},
             correlation_id=get("correlation_id"), created_at=stored_time(get("created_at")),
             lease_until=stored_time(get("lease_until")),
             package_id=int(package_id) if package_id is not None else None,
@@ -89,7 +91,7 @@ class StoredFile:
         )
 
     def to_doc(self) -> dict[str, Any]:
-        """The stored document; fields still unset (None) are left out, as the services always did."""
+        """The stored document; fields still unset (None, no digest) are left out, as they always were."""
         doc: dict[str, Any] = {"_id": self.id}
         for name in self.__dataclass_fields__:
             if name == "id":
@@ -103,7 +105,7 @@ class StoredFile:
                 if not value:
                     continue
                 value = list(value)
-            elif name == "yanked" and not value:
+            elif name in ("yanked", "sha256", "md5", "blake2_256") and not value:
                 continue
             doc[name] = value
         return doc

@@ -9,6 +9,7 @@ from pymongo import ASCENDING
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
 from registry_shared.adapters.tenancy import TenancyRepository
+from registry_shared.records.files import StoredFile
 
 # Only what the page and the download need; descriptions can be large.
 _FILE_FIELDS = {"_id": 1, "project_id": 1, "filename": 1, "sha256": 1, "size": 1, "object_key": 1,
@@ -49,7 +50,7 @@ class MongoReadRepository:
         return [doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": keys}})]
 
     async def installable_file(self, project_ids: Sequence[int], sha256: str,
-                               filename: str) -> dict[str, Any] | None:
+                               filename: str) -> StoredFile | None:
         """The file of the lowest project id among `project_ids` with this exact name and sha256."""
         if not project_ids:
             return None
@@ -57,7 +58,7 @@ class MongoReadRepository:
                  "state": INSTALLABLE}
         cursor = self.mongo.distributions.find(query, _FILE_FIELDS).sort("project_id", ASCENDING).limit(1)
         async for doc in cursor:
-            return doc
+            return StoredFile.from_doc(doc)
         return None
 
     async def core_metadata(self, file_id: int) -> bytes | None:
