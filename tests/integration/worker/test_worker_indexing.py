@@ -54,15 +54,15 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
     assert (package["display_name"], package["display_version"]) == ("demo_pkg", "1.0")
 
     for kind, scope_id in (("project", project["_id"]), ("group", root_id), ("group", sub_id)):
-        page = await worker.packages.get_page(kind, scope_id, "demo-pkg")
-        assert page["versions"] == ["1.0"], (kind, scope_id)
-        [entry] = page["files"]
-        assert entry["filename"] == WHEEL and entry["sha256"] == event.sha256 and entry["size"] == len(data)
-        assert entry["project_id"] == project["_id"] and entry["requires_python"] == ">=3.8"
-        assert entry["core_metadata_sha256"] == doc.metadata_sha256
-        assert entry["upload_time"].endswith("Z")
-        index = await worker.packages.get_page(kind, scope_id)
-        assert index["names"] == ["demo-pkg"]
+        page = await worker.packages.get_package_page(kind, scope_id, "demo-pkg")
+        assert page is not None and page.versions == ("1.0",), (kind, scope_id)
+        [entry] = page.files
+        assert entry.filename == WHEEL and entry.sha256 == event.sha256 and entry.size == len(data)
+        assert entry.project_id == project["_id"] and entry.requires_python == ">=3.8"
+        assert entry.core_metadata_sha256 == doc.metadata_sha256
+        assert entry.upload_time.endswith("Z")
+        index = await worker.packages.get_index(kind, scope_id)
+        assert index is not None and index.names == ("demo-pkg",)
 
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{worker.base_url}/-/ready") as response:
@@ -88,15 +88,15 @@ async def test_group_pages_hold_the_files_of_every_descendant_project(worker) ->
         assert (await worker.next_event(DistributionIndexed.kind)).event.file_id in {
             first.file_id, second.file_id, third.file_id}
 
-    group_page = await worker.packages.get_page("group", root_id, "demo-pkg")
-    assert [(f["filename"], f["project_id"]) for f in group_page["files"]] == [
+    group_page = await worker.packages.get_package_page("group", root_id, "demo-pkg")
+    assert [(f.filename, f.project_id) for f in group_page.files] == [
         (WHEEL, api["_id"]), ("demo_pkg-1.10-py3-none-any.whl", tools["_id"])]
-    assert group_page["versions"] == ["1.0", "1.10"]
-    assert (await worker.packages.get_page("group", root_id))["names"] == ["demo-pkg", "other"]
-    sub_page = await worker.packages.get_page("group", api["ancestor_ids"][1], "demo-pkg")
-    assert [f["filename"] for f in sub_page["files"]] == [WHEEL]
-    assert (await worker.packages.get_page("project", tools["_id"]))["names"] == ["demo-pkg", "other"]
-    assert (await worker.packages.get_page("project", api["_id"]))["names"] == ["demo-pkg"]
+    assert group_page.versions == ("1.0", "1.10")
+    assert (await worker.packages.get_index("group", root_id)).names == ("demo-pkg", "other")
+    sub_page = await worker.packages.get_package_page("group", api["ancestor_ids"][1], "demo-pkg")
+    assert [f.filename for f in sub_page.files] == [WHEEL]
+    assert (await worker.packages.get_index("project", tools["_id"])).names == ("demo-pkg", "other")
+    assert (await worker.packages.get_index("project", api["_id"])).names == ("demo-pkg",)
 
 
 async def test_sdists_are_read_from_s3_by_stream_and_by_range(worker) -> None:
@@ -110,8 +110,8 @@ async def test_sdists_are_read_from_s3_by_stream_and_by_range(worker) -> None:
     await worker.publish(zip_event, "corr-zip")
     indexed = {(await worker.next_event(DistributionIndexed.kind)).event.file_id for _ in range(2)}
     assert indexed == {tar_event.file_id, zip_event.file_id}
-    page = await worker.packages.get_page("project", project["_id"], "demo-pkg")
-    assert sorted(f["filename"] for f in page["files"]) == ["demo_pkg-1.0.tar.gz", "demo_pkg-1.0.zip"]
+    page = await worker.packages.get_package_page("project", project["_id"], "demo-pkg")
+    assert sorted(f.filename for f in page.files) == ["demo_pkg-1.0.tar.gz", "demo_pkg-1.0.zip"]
     assert await worker.packages.get_core_metadata(tar_event.file_id) == core_metadata()
 
 
@@ -128,7 +128,7 @@ async def test_bad_archive_is_rejected_and_leaves_nothing(worker) -> None:
     assert await worker.packages.get_file(event.file_id) is None
     assert await worker.store.size(event.object_key) is None
     assert await worker.packages.get_core_metadata(event.file_id) is None
-    assert await worker.packages.get_page("project", project["_id"], "demo-pkg") is None
+    assert await worker.packages.get_package_page("project", project["_id"], "demo-pkg") is None
 
 
 async def test_name_mismatch_is_rejected_with_the_reason(worker) -> None:

@@ -5,6 +5,7 @@ import json
 
 from index_api.pages import index_page, merge_group_files, package_page, scope_root, visible_versions
 from registry_shared.domain.simple import HTML_TYPE, JSON_TYPE, FileEntry, strong_etag
+from registry_shared.records.pages import PackagePageDoc
 
 
 def entry(filename: str, project_id: int, version: str = "1.0", sha: str = "a") -> FileEntry:
@@ -48,7 +49,7 @@ def test_index_page_sorts_dedupes_and_tags_its_etag() -> None:
 
 
 def test_package_page_none_when_nothing_readable() -> None:
-    doc = {"name": "x", "versions": ["1.0"], "files": [entry("x-1.0.tar.gz", 4).to_doc()]}
+    doc = PackagePageDoc("project", 4, "x", ("1.0",), (entry("x-1.0.tar.gz", 4),))
     assert package_page(doc, "https://r/x", HTML_TYPE, frozenset({5})) is None
     page = package_page(doc, "https://r/x", HTML_TYPE, None)
     assert page is not None and b"https://r/x/files/" in page.body

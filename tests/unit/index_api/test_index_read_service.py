@@ -12,16 +12,20 @@ from index_api.service import ReadService, RedirectForwarder
 from registry_shared.domain.access import ANONYMOUS, Principal, PrincipalKind
 from registry_shared.domain.simple import HTML_TYPE, FileEntry
 from registry_shared.errors import PackageNotFound, Unauthorized
+from registry_shared.records.pages import PackagePageDoc
 
 
 class FakeRepo:
+    """Stored page documents by (kind, id, name); answers with the models, as MongoReadRepository does."""
+
     def __init__(self, docs: dict[tuple[str, int, str | None], dict[str, Any]]) -> None:
         self.docs = docs
         self.reads = 0
 
-    async def simple_doc(self, kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
+    async def package_page(self, kind: str, scope_id: int, name: str) -> PackagePageDoc | None:
         self.reads += 1
-        return self.docs.get((kind, scope_id, name))
+        doc = self.docs.get((kind, scope_id, name))
+        return PackagePageDoc.from_doc({"_id": f"{kind}:{scope_id}:{name}", **doc}) if doc else None
 
 
 def file_doc(project_id: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Nothing here reads a request: the same inputs give the same bytes, so a page can
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -20,6 +20,7 @@ from registry_shared.domain.simple import (
     render_page_json,
     strong_etag,
 )
+from registry_shared.records.pages import PackagePageDoc
 
 HTML_HEADER = "text/html; charset=utf-8"
 
@@ -59,21 +60,21 @@ def index_page(title: str, names: Iterable[str], root: str, content_type: str) -
     return make_page(render_index_json(names), content_type)
 
 
-def package_page(doc: Mapping[str, Any], root: str, content_type: str,
+def package_page(doc: PackagePageDoc, root: str, content_type: str,
                  readable: frozenset[int] | None) -> CachedPage | None:
     """A package page from its document, keeping only files of `readable` projects (None = all).
 
     Returns None when no file is left for this caller.
     """
-    entries = [FileEntry.from_doc(e) for e in doc.get("files", [])]
+    entries = doc.files
     merged = merge_group_files(entries, readable)
     if not merged:
         return None
-    name = doc["name"]
+    name = doc.name
     files_base = f"{root}/files"
     if content_type == HTML_TYPE:
         return make_page(render_page_html(name, merged, files_base), content_type)
-    versions = visible_versions(doc.get("versions", []), merged, changed=len(merged) != len(entries))
+    versions = visible_versions(doc.versions, merged, changed=len(merged) != len(entries))
     return make_page(render_page_json(name, merged, files_base, versions), content_type)
 
 

@@ -89,10 +89,10 @@ class ReadService:
             return cast(CachedPage, cached)
         generation = self.page_cache.generation(key)
         if scope.complete:
-            doc = await self.repo.simple_doc(scope.kind, scope.id)
-            names = doc.get("names", []) if doc else []
+            doc = await self.repo.scope_index(scope.kind, scope.id)
+            names: list[str] = list(doc.names) if doc else []
         else:  # a group with projects this caller may not read: the union of the readable ones
-            names = [n for doc in await self.repo.project_indexes(scope.project_ids) for n in doc.get("names", [])]
+            names = [n for doc in await self.repo.project_indexes(scope.project_ids) for n in doc.names]
         page = pages.index_page(scope.title, names, self._root(scope), content_type)
         self.page_cache.put(key, page, generation)
         return page
@@ -104,21 +104,22 @@ class ReadService:
         """
         if not is_valid_name(name):
             raise PackageNotFound()
-        key = PageKey(scope.kind, scope.id, normalize_name(name), content_type, scope.filter)
+        normalized = normalize_name(name)
+        key = PageKey(scope.kind, scope.id, normalized, content_type, scope.filter)
         found = self._cached(key)
         if found is MISSING:
             generation = self.page_cache.generation(key)
-            found = await self._render_package(scope, key)
+            found = await self._render_package(scope, normalized, content_type)
             self.page_cache.put(key, found, generation)
         if found is PageState.HIDDEN:
             raise PackageNotFound()
         return None if found is PageState.ABSENT else found
 
-    async def _render_package(self, scope: ReadScope, key: PageKey) -> CachedPage | PageState:
-        doc = await self.repo.simple_doc(scope.kind, scope.id, key.name)
+    async def _render_package(self, scope: ReadScope, name: str, content_type: str) -> CachedPage | PageState:
+        doc = await self.repo.package_page(scope.kind, scope.id, name)
         if doc is None:
             return PageState.ABSENT
-        page = pages.package_page(doc, self._root(scope), key.content_type, scope.filter)
+        page = pages.package_page(doc, self._root(scope), content_type, scope.filter)
         return PageState.HIDDEN if page is None else page
 
     def _cached(self, key: PageKey) -> Any:
@@ -157,7 +158,7 @@ class ReadService:
         if file is None:
             raise PackageNotFound()
         for name in file.names:
-            if await self.repo.simple_doc(scope.kind, scope.id, name) is not None:
+            if await self.repo.package_page(scope.kind, scope.id, name) is not None:
                 log.warning("proxied_file_refused", scope=f"{scope.kind}:{scope.id}", name=name, filename=filename)
                 raise PackageNotFound()
         return file

@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from ..domain.simple import FileEntry
 from ..records.files import FileState, IndexedFields, StoredFile
 from ..records.packages import PackageRecord
-from ..records.pages import page_key
+from ..records.pages import PackagePageDoc, ScopeIndexDoc, page_key
 from .mongo import Mongo
 
 # The states as stored strings, for queries.
@@ -152,8 +152,19 @@ class PackageRepository:
             upsert=True,
         )
 
-    async def get_page(self, scope_kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
-        return await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id, name)})
+    async def get_index(self, scope_kind: str, scope_id: int) -> ScopeIndexDoc | None:
+        doc = await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id)})
+        return ScopeIndexDoc.from_doc(doc) if doc is not None else None
+
+    async def get_indexes(self, keys: Sequence[str]) -> list[ScopeIndexDoc]:
+        """Several scopes' indexes in one round trip, by `_id` (absent ones are left out)."""
+        if not keys:
+            return []
+        return [ScopeIndexDoc.from_doc(doc) async for doc in self.mongo.simple_pages.find({"_id": {"$in": list(keys)}})]
+
+    async def get_package_page(self, scope_kind: str, scope_id: int, name: str) -> PackagePageDoc | None:
+        doc = await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id, name)})
+        return PackagePageDoc.from_doc(doc) if doc is not None else None
 
     async def get_pages(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Several simple documents in one round trip, by `_id` (absent ones are left out)."""

@@ -10,6 +10,7 @@ from registry_shared.adapters.mongo import Mongo
 from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.records.files import StoredFile
+from registry_shared.records.pages import PackagePageDoc, ScopeIndexDoc
 
 # Only what the page and the download need; descriptions can be large.
 _FILE_FIELDS = {"_id": 1, "project_id": 1, "filename": 1, "sha256": 1, "size": 1, "object_key": 1,
@@ -40,14 +41,14 @@ class MongoReadRepository:
         # once the multikey index exists (MongoDB treats both forms alike).
         return [doc async for doc in self.mongo.projects.find({"ancestor_ids": {"$in": [group_id]}})]
 
-    async def simple_doc(self, kind: str, scope_id: int, name: str | None = None) -> dict[str, Any] | None:
-        return await self.packages.get_page(kind, scope_id, name)
+    async def scope_index(self, kind: str, scope_id: int) -> ScopeIndexDoc | None:
+        return await self.packages.get_index(kind, scope_id)
 
-    async def project_indexes(self, project_ids: Sequence[int]) -> list[dict[str, Any]]:
-        keys = [page_key("project", pid) for pid in project_ids]
-        if not keys:
-            return []
-        return [doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": keys}})]
+    async def package_page(self, kind: str, scope_id: int, name: str) -> PackagePageDoc | None:
+        return await self.packages.get_package_page(kind, scope_id, name)
+
+    async def project_indexes(self, project_ids: Sequence[int]) -> list[ScopeIndexDoc]:
+        return await self.packages.get_indexes([page_key("project", pid) for pid in project_ids])
 
     async def installable_file(self, project_ids: Sequence[int], sha256: str,
                                filename: str) -> StoredFile | None:
