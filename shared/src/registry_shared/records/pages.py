@@ -39,18 +39,6 @@ class ScopeIndexDoc:
                    names=tuple(doc.get("names") or ()), rev=doc.get("rev"),
                    updated_at=stored_time(doc.get("updated_at")))
 
-    def fields(self) -> dict[str, Any]:
-        """What a write sets (`_id`, `rev` and `updated_at` are the writer's)."""
-        return {"scope_kind": self.scope_kind, "scope_id": self.scope_id, "names": list(self.names)}
-
-    def to_doc(self) -> dict[str, Any]:
-        doc = {"_id": self.key, **self.fields()}
-        if self.rev is not None:
-            doc["rev"] = self.rev
-        if self.updated_at is not None:
-            doc["updated_at"] = self.updated_at
-        return doc
-
 
 @dataclass(frozen=True, slots=True)
 class PackagePageDoc:
@@ -78,16 +66,3 @@ class PackagePageDoc:
                    name=doc.get("name") or name, versions=tuple(doc.get("versions") or ()),
                    files=tuple(FileEntry.from_doc(f) for f in doc.get("files") or ()), rev=doc.get("rev"),
                    updated_at=stored_time(doc.get("updated_at")))
-
-    def fields(self) -> dict[str, Any]:
-        """What a write sets (`_id`, `rev` and `updated_at` are the writer's)."""
-        return {"scope_kind": self.scope_kind, "scope_id": self.scope_id, "name": self.name,
-                "versions": list(self.versions), "files": [f.to_doc() for f in self.files]}
-
-    def to_doc(self) -> dict[str, Any]:
-        doc = {"_id": self.key, **self.fields()}
-        if self.rev is not None:
-            doc["rev"] = self.rev
-        if self.updated_at is not None:
-            doc["updated_at"] = self.updated_at
-        return doc
