@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from registry_shared.adapters.mongo import INDEXES, Mongo
+from registry_shared.adapters.mongo import ID_BLOCKS, INDEXES, Mongo
 from tests.support.servers import BackingServices, unique_suffix
 
 
@@ -157,8 +157,13 @@ async def test_next_id_is_unique_under_concurrency_from_two_clients(backing_serv
     first = Mongo.connect(backing_services.mongodb_url, name)
     second = Mongo.connect(backing_services.mongodb_url, name)
     try:
-        ids = await asyncio.gather(*(m.next_id("files") for _ in range(30) for m in (first, second)))
+        ids = await asyncio.gather(*(m.next_id("ids") for _ in range(30) for m in (first, second)))
         assert sorted(ids) == list(range(1, 61))
+        # Sequences taken in blocks (ID_BLOCKS): unique across the clients, one block each, not gapless.
+        block = ID_BLOCKS["files"]
+        files = await asyncio.gather(*(m.next_id("files") for _ in range(block + 5) for m in (first, second)))
+        assert len(set(files)) == len(files) and max(files) <= 4 * block
+        assert (await first.db.counters.find_one({"_id": "files"}))["seq"] == 4 * block  # two blocks each
     finally:
         await first.client.drop_database(name)
         await first.close()

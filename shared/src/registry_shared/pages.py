@@ -46,6 +46,8 @@ from .records.files import FileState, StoredFile
 # writers of one document do not keep colliding.
 MAX_PASSES = 20
 CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, at most
+MAX_REMEMBERED_PROJECTS = 10_000  # projects whose ancestors PageBuilder keeps (all forgotten when full)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 # What a page needs from a `distributions` document (never the description).
 _PAGE_FIELDS = {k: 1 for k in ("filename", "sha256", "size", "created_at", "version", "canonical_version",
                                 "requires_python", "metadata_sha256", "yanked", "project_id")}
@@ -103,7 +105,8 @@ def build_page(files: Iterable[StoredFile]) -> tuple[list[FileEntry], list[str]]
     files = list(files)
     ordered = sorted(files, key=lambda f: (version_key(f.version), f.filename, f.project_id))
     first_by_release: dict[str, StoredFile] = {}
-    for file in sorted(files, key=lambda f: f.id):
+    # Ids come in blocks per process (adapters.mongo.ID_BLOCKS), so "earliest" goes by the reservation time.
+    for file in sorted(files, key=lambda f: (f.created_at or _EPOCH, f.id)):
         first_by_release.setdefault(file.canonical_version or file.version, file)
     versions = sorted((f.version for f in first_by_release.values()), key=version_key)
     return [file_entry(f) for f in ordered], versions
@@ -117,15 +120,29 @@ class PageBuilder:
     def __init__(self, mongo: Mongo, packages: PackageRepository) -> None:
         self.mongo = mongo
         self.packages = packages
+        # A project's ancestors are set when it is created and never change (there is no project transfer):
+        # remembered, so indexing a file does not look them up each time.
+        self._ancestors: dict[int, dict[str, Any]] = {}
 
     async def _project(self, project_id: int) -> dict[str, Any]:
         """The project's ancestors (a project that no longer exists has only its own scope)."""
+        if (known := self._ancestors.get(project_id)) is not None:
+            return known
         project = await self.mongo.projects.find_one({"_id": project_id}, {"ancestor_ids": 1})
-        return project or {"_id": project_id, "ancestor_ids": []}
+        if project is None:
+            return {"_id": project_id, "ancestor_ids": []}
+        if len(self._ancestors) >= MAX_REMEMBERED_PROJECTS:
+            self._ancestors.clear()
+        self._ancestors[project_id] = project
+        return project
 
-    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]:
+    async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None) -> list[Scope]:
         """List one newly installable file: its entry on the page of `name`, and `name` in the index, in each
         of the project's scopes. Returns the scopes, for the `index.changed` event.
+
+        `file`: the file's document as the caller just made it installable (the page fields at least), so the
+        first pass does not read it again; a deletion that began since is caught by the re-read after the
+        writes, as one that begins during the first pass's read would be.
 
         Falls back to `rebuild_scopes` when the file is no longer installable, or when another file spells
         the same release differently (which spelling a page shows depends on every file of the release).
@@ -133,9 +150,15 @@ class PageBuilder:
         project = await self._project(project_id)
         scopes = scopes_of(project)
         keys = [page_key(scope.kind, scope.id, n) for scope in scopes for n in (name, None)]
+        known = file if file is not None and file.state is FileState.INSTALLABLE else None
         for attempt in range(MAX_PASSES):
-            # Read together: a deletion marking the file in between is caught by the re-read after the writes.
-            stored, doc = await asyncio.gather(self.packages.get_pages(keys), self._installable_file(file_id))
+            if known is not None:
+                stored, doc = await self.packages.get_pages(keys), known
+                known = None  # a pass that repeats reads the file again
+            else:
+                # Read together: a deletion marking the file in between is caught by the re-read after the
+                # writes.
+                stored, doc = await asyncio.gather(self.packages.get_pages(keys), self._installable_file(file_id))
             if doc is None:
                 return await self.rebuild_scopes(project, [name])
             entry = file_entry(doc)

@@ -109,7 +109,7 @@ class Announcer:
         self.registry = registry
         self.timeout = timeout
         self.reply_to = ""
-        self._waiting: dict[str, tuple[set[str], asyncio.Future[None]]] = {}
+        self._waiting: dict[str, _Wait] = {}
 
     async def start(self) -> None:
         """This process's answer queue (exclusive, deleted with the connection)."""
@@ -126,21 +126,30 @@ class Announcer:
 
     async def announce(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
                        roles: tuple[str, ...] = (ROLE,)) -> None:
-        pending = await self.registry.live(roles)  # a fresh set, emptied as the replicas answer
+        """Publish `event` and wait for every replica of `roles` that was live when it was published.
+
+        The replicas are looked up while the event is on its way (one round trip less on the path), and
+        answers that come before the lookup are kept. A replica registers only once it consumes events, so
+        every replica found was subscribed by then, but for one that registered within the millisecond of
+        the lookup itself: that one may not have received the event and is waited for in vain, up to
+        `timeout` (logged), as a replica that stops answering is."""
         message_id = uuid.uuid4().hex
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[message_id] = (pending, done)
+        wait = self._waiting[message_id] = _Wait(asyncio.get_running_loop().create_future())
         try:
-            await self.broker.publish(event, correlation_id, routing_key, message_id=message_id,
-                                      reply_to=self.reply_to)
-            if pending:
+            live, _ = await asyncio.gather(
+                self.registry.live(roles),
+                self.broker.publish(event, correlation_id, routing_key, message_id=message_id, reply_to=self.reply_to))
+            wait.expect(live)
+            if wait.pending:
                 try:
-                    await asyncio.wait_for(done, self.timeout)
+                    await asyncio.wait_for(asyncio.shield(wait.done), self.timeout)
                 except TimeoutError:
-                    log.warning("index_change_not_applied", kind=event.kind, replicas=sorted(pending),
+                    log.warning("index_change_not_applied", kind=event.kind, replicas=sorted(wait.pending or ()),
                                 timeout_s=self.timeout)
         finally:
             self._waiting.pop(message_id, None)
+            if not wait.done.done():
+                wait.done.cancel()
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -148,11 +157,32 @@ class Announcer:
         except ValueError:
             log.warning("index_applied_unreadable")
             return
-        entry = self._waiting.get(answer.message_id)
-        if entry is None:
+        wait = self._waiting.get(answer.message_id)
+        if wait is None:
             return  # a late answer, after the wait gave up
-        pending, done = entry
-        pending.discard(answer.replica)
-        if not pending and not done.done():
-            done.set_result(None)
+        wait.answered(answer.replica)
+
+
+class _Wait:
+    """The answers one announcement awaits; answers may come before the replicas to wait for are known."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.pending: set[str] | None = None  # None until the live replicas are known
+        self._early: set[str] = set()
+
+    def expect(self, replicas: set[str]) -> None:
+        self.pending = replicas - self._early
+        self._settle()
+
+    def answered(self, replica: str) -> None:
+        if self.pending is None:
+            self._early.add(replica)
+            return
+        self.pending.discard(replica)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.pending is not None and not self.pending and not self.done.done():
+            self.done.set_result(None)
 

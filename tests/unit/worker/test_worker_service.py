@@ -46,11 +46,11 @@ class FakeFiles:
         del self.docs[file_id]
         return True
 
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool:
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None:
         if file_id not in self.docs:
-            return False
+            return None
         self.docs[file_id].update(fields.to_set(), state="installable")
-        return True
+        return StoredFile.from_doc(self.docs[file_id])
 
     async def put_core_metadata(self, file_id: int, data: bytes) -> None:
         self.core_metadata[file_id] = data
@@ -79,9 +79,12 @@ class FakeDistributions:
 class FakePages:
     def __init__(self) -> None:
         self.rebuilt: list[tuple[int, list[str]]] = []
+        self.files: list[StoredFile | None] = []  # the installed file handed over with each call
 
-    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]:
+    async def index_file(self, project_id: int, file_id: int, name: str,
+                         file: StoredFile | None = None) -> list[Scope]:
         self.rebuilt.append((project_id, [name]))
+        self.files.append(file)
         return SCOPES
 
 
@@ -133,6 +136,9 @@ async def test_accepted_file_is_indexed_then_announced_in_order() -> None:
     assert files.core_metadata[1] == accepted().metadata_bytes
     assert len(doc["metadata_sha256"]) == 64
     assert pages.rebuilt == [(5, ["demo-pkg"])]
+    # The pages get the file as marking it installable returned it: they need not read it again.
+    [installed] = pages.files
+    assert installed is not None and installed.state == "installable" and installed.metadata_sha256 == doc["metadata_sha256"]
     (changed, cid1, key1), (verdict, cid2, key2) = publisher.sent
     assert isinstance(changed, IndexChanged) and changed.scopes == SCOPES and changed.names == ["demo-pkg"]
     assert key1 == "index.changed"

@@ -55,7 +55,7 @@ class Files(Protocol):
 
     async def get_file(self, file_id: int) -> StoredFile | None: ...
     async def release(self, file_id: int, upload_id: str | None = None) -> bool: ...
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool: ...
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None: ...
     async def put_core_metadata(self, file_id: int, data: bytes) -> None: ...
     async def ensure_package(self, package: PackageRecord) -> int: ...
 
@@ -68,7 +68,8 @@ class Distributions(Protocol):
 class Pages(Protocol):
     """`registry_shared.pages.PageBuilder`."""
 
-    async def index_file(self, project_id: int, file_id: int, name: str) -> list[Scope]: ...
+    async def index_file(self, project_id: int, file_id: int, name: str,
+                         file: StoredFile | None = None) -> list[Scope]: ...
 
 
 class Publisher(Protocol):
@@ -111,10 +112,12 @@ class IndexingService:
         inspected = time.perf_counter()
         log.info("distribution_inspected", **_facts(event), metadata_path=inspection.metadata_path,
                  ms=_ms(started, inspected))
-        if not await self._index(doc, event, inspection):
+        installed = await self._index(doc, event, inspection)
+        if installed is None:
             log.info("distribution_reservation_gone", **_facts(event))
             return Outcome.SKIPPED
-        await self._announce(doc, event, correlation_id, indexed_ms=_ms(inspected, time.perf_counter()))
+        await self._announce(doc, event, correlation_id, indexed_ms=_ms(inspected, time.perf_counter()),
+                             installed=installed)
         return Outcome.INDEXED
 
     async def distribution_abandoned(self, event: DistributionStored) -> bool:
@@ -140,8 +143,9 @@ class IndexingService:
                  objects=len(event.object_keys))
         return Outcome.DELETED
 
-    async def _index(self, doc: StoredFile, event: DistributionStored, inspection: Inspection) -> bool:
-        """Store the core metadata, the package and the file's metadata; False if the file vanished."""
+    async def _index(self, doc: StoredFile, event: DistributionStored, inspection: Inspection) -> StoredFile | None:
+        """Store the core metadata, the package and the file's metadata; the file as now installable, None if
+        it vanished."""
         merged = merge_metadata(inspection.metadata, event.form.model_dump())
         package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
                                 display_name=doc.display_name, display_version=doc.version)
@@ -152,10 +156,11 @@ class IndexingService:
             indexed_at=datetime.now(UTC)))
 
     async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
-                        redelivered: bool = False, indexed_ms: float | None = None) -> None:
+                        redelivered: bool = False, indexed_ms: float | None = None,
+                        installed: StoredFile | None = None) -> None:
         """Update the pages, then tell every index-api replica, then the waiting upload-api replica."""
         started = time.perf_counter()
-        scopes = await self.pages.index_file(doc.project_id, doc.id, doc.name)
+        scopes = await self.pages.index_file(doc.project_id, doc.id, doc.name, installed)
         paged = time.perf_counter()
         await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc.name]), correlation_id)
         # Logged before the verdict goes out: the verdict releases the uploader's 201, and whoever reads the

@@ -5,7 +5,8 @@ tests/integration/test_mongo_operations.py, which pins each of them).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
@@ -30,6 +31,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
     "packages": [([("project_id", ASCENDING), ("name", ASCENDING), ("version", ASCENDING)], {"unique": True})],
 }
+# Sequences taken from MongoDB this many ids at a time (one round trip per block, not per id), for the ids
+# minted on the upload path. Ids stay unique, not gapless, and are not in time order across processes
+# (nothing orders by them but ties; a page's earliest spelling of a release goes by `created_at`).
+ID_BLOCKS: dict[str, int] = {"files": 64, "packages": 64}
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Mongo:
 
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
+    # sequence -> (next id to hand out, last id of the block); refilled under the sequence's lock.
+    _blocks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _block_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def connect(cls, url: str, database: str) -> Mongo:
@@ -56,9 +64,24 @@ class Mongo:
                 await self.db[collection].create_index(keys, **options)
 
     async def next_id(self, sequence: str) -> int:
-        """The next value of a numeric id sequence (users, groups and projects share `namespaces`)."""
+        """The next value of a numeric id sequence (users, groups and projects share `namespaces`); those
+        of ID_BLOCKS come from a block reserved by this process."""
+        block = ID_BLOCKS.get(sequence, 1)
+        if block == 1:
+            return await self._take_ids(sequence, 1)
+        lock = self._block_locks.setdefault(sequence, asyncio.Lock())
+        async with lock:
+            nxt, last = self._blocks.get(sequence, (1, 0))
+            if nxt > last:
+                last = await self._take_ids(sequence, block)
+                nxt = last - block + 1
+            self._blocks[sequence] = (nxt + 1, last)
+            return nxt
+
+    async def _take_ids(self, sequence: str, count: int) -> int:
+        """Advance the sequence by `count`; the last id taken."""
         doc = await self.db.counters.find_one_and_update(
-            {"_id": sequence}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            {"_id": sequence}, {"$inc": {"seq": count}}, upsert=True, return_document=ReturnDocument.AFTER
         )
         if doc is None:  # cannot happen: an upsert returning the document after the update always has one
             raise RuntimeError(f"counter {sequence!r} was not upserted")

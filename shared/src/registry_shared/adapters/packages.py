@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ..domain.simple import FileEntry
@@ -87,13 +88,16 @@ class PackageRepository:
         result = await self.mongo.distributions.delete_one(query)
         return result.deleted_count == 1
 
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> bool:
+    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None:
+        """Make a stored file installable with its indexed fields. Returns the document as it now is (without
+        its description and core metadata), None if there is no stored file `file_id`."""
         # `$ne` rather than `$in: [processing, installable]`: nx-27017 applies an update whose filter
         # combines an integer `_id` with `$in` to the row whose SQLite rowid equals that id.
-        result = await self.mongo.distributions.update_one(
-            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields.to_set(), "state": INSTALLABLE}}
+        doc = await self.mongo.distributions.find_one_and_update(
+            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields.to_set(), "state": INSTALLABLE}},
+            projection={"description": 0, "core_metadata": 0}, return_document=ReturnDocument.AFTER,
         )
-        return result.matched_count == 1
+        return StoredFile.from_doc(doc) if doc is not None else None
 
     async def installable_files(self, project_id: int, name: str | None = None) -> list[StoredFile]:
         query: dict[str, Any] = {"project_id": project_id, "state": INSTALLABLE}
@@ -111,17 +115,20 @@ class PackageRepository:
         """The package (project, normalised name, canonical version) of `package`, created once (its id and
         `created_at` assigned here). Returns its id."""
         query = {"project_id": package.project_id, "name": package.name, "version": package.version}
-        existing = await self.mongo.packages.find_one(query, {"_id": 1})
-        if existing:
-            return int(existing["_id"])
+        # One round trip for a new version (the common case on upload): an upsert that writes the whole
+        # document only when it inserts (ids come in blocks, so a wasted one costs nothing); a version that
+        # exists takes a second one, to read its id.
         created = dataclasses.replace(package, id=await self.mongo.next_id("packages"), created_at=datetime.now(UTC))
         try:
-            await self.mongo.packages.insert_one(created.to_doc())
-            return created.id
-        except DuplicateKeyError:
-            existing = await self.mongo.packages.find_one(query)
-            assert existing is not None
-            return int(existing["_id"])
+            result = await self.mongo.packages.update_one(query, {"$setOnInsert": created.to_doc()}, upsert=True)
+            if result.upserted_id is not None:
+                return created.id
+        except DuplicateKeyError:  # a concurrent upsert of the same version inserted it first
+            pass
+        existing = await self.mongo.packages.find_one(query, {"_id": 1})
+        if existing is None:  # cannot happen: it matched, or a concurrent upsert inserted it
+            raise RuntimeError(f"package {query} neither inserted nor found")
+        return int(existing["_id"])
 
     # -- core metadata -------------------------------------------------------------------------
     async def put_core_metadata(self, file_id: int, data: bytes) -> None:
