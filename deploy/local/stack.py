@@ -19,6 +19,7 @@ The caller's environment passes through to every service. Launcher settings (env
   STACK_READY_TIMEOUT   seconds `up` waits for readiness (60)
   STACK_STOP_TIMEOUT    seconds `down` waits after SIGTERM before SIGKILL (30; SeaweedFS needs ~16)
   STACK_LISTEN_HOST     the gateway's listen address (127.0.0.1)
+  GATEWAY_CACHE_MAX_SIZE  bound of the gateway's disk cache of large downloads, var/nginx/cache (1g)
 """
 from __future__ import annotations
 
@@ -191,6 +192,10 @@ def weed_argv(weed: Path, data_dir: Path, s3_port: int, base: int) -> list[str]:
 
 
 # -- the gateway config --------------------------------------------------------------------------------
+# The gateway's disk cache of large downloads (var/nginx/cache): its bound (nginx size syntax), and the
+# slice it fetches and keeps objects in.
+DEFAULT_CACHE_MAX_SIZE = "1g"
+CACHE_SLICE = "1m"
 def render_nginx(stack: Stack) -> str:
     """var/nginx/nginx.conf from the template and the route table."""
     by_backend: dict[str, list[int | None]] = {}
@@ -230,6 +235,9 @@ def render_nginx(stack: Stack) -> str:
         "upstreams": "\n".join(upstreams),
         "locations": "\n\n".join(locations),
         "object_store": f"{object_store.scheme or 'http'}://object_store",
+        "cache_dir": str(nginx_dir / "cache"),
+        "cache_max_size": stack.env.get("GATEWAY_CACHE_MAX_SIZE") or DEFAULT_CACHE_MAX_SIZE,
+        "cache_slice": CACHE_SLICE,
     }
     text = NGINX_TEMPLATE.read_text()
     for key, value in values.items():
@@ -244,6 +252,7 @@ def write_nginx_conf(stack: Stack) -> bool:
     nginx_dir = stack.var / "nginx"
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (nginx_dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    (nginx_dir / "cache").mkdir(parents=True, exist_ok=True)
     conf = nginx_dir / "nginx.conf"
     text = render_nginx(stack)
     changed = not conf.exists() or conf.read_text() != text

@@ -46,6 +46,7 @@ def normalised(conf: str) -> str:
     conf = re.sub(r"(?m)^(\s*listen) [^;]+;$", r"\1 LISTEN;", conf)
     conf = re.sub(r"(?m)^user root;$", "", conf)
     conf = conf.replace("/tmp/log/nginx.log", "/dev/stdout").replace("/tmp/log/nginx-error.log", "/dev/stderr")
+    conf = re.sub(r"proxy_cache_path \S+ (.*) max_size=\S+ ", r"proxy_cache_path CACHE_DIR \1 max_size=SIZE ", conf)
     return conf.replace("/tmp/nginx", "NGINX_DIR")
 
 
@@ -78,7 +79,7 @@ def test_without_the_gateway_the_ingress_goes_to_index_api(render) -> None:
     assert services == {f"{FULLNAME}-index-api", f"{FULLNAME}-upload-api"}
 
 
-def test_the_gateway_pod_writes_only_to_tmp(default_render: Rendered) -> None:
+def test_the_gateway_pod_writes_only_to_tmp_and_its_cache(default_render: Rendered) -> None:
     spec = default_render.deployment("gateway")["spec"]["template"]["spec"]
     [container] = spec["containers"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -87,6 +88,21 @@ def test_the_gateway_pod_writes_only_to_tmp(default_render: Rendered) -> None:
     for path in re.findall(r"(?:_path|pid) (/\S+?);", conf):
         assert path.startswith("/tmp/"), path
     assert "-c /etc/registry-gateway/nginx.conf" in container["command"][-1]
+    # The object cache: an emptyDir of its own, bounded, with nginx's bound below the volume's.
+    [cache_path] = re.findall(r"proxy_cache_path (/\S+) .* max_size=(\S+) ", conf)
+    assert cache_path == ("/var/cache/registry-gateway", "9g")
+    volume = mounts["/var/cache/registry-gateway"]["name"]
+    [cache] = [v for v in spec["volumes"] if v["name"] == volume]
+    assert cache["emptyDir"] == {"sizeLimit": "10Gi"}
+
+
+def test_the_gateway_cache_size_is_a_value(render) -> None:
+    rendered = render({"gateway": {"cache": {"maxSize": "90g", "sizeLimit": "100Gi", "slice": "4m"}}})
+    conf = chart_conf(rendered)
+    assert re.search(r"proxy_cache_path /var/cache/registry-gateway .* max_size=90g ", conf)
+    assert "slice 4m;" in conf
+    spec = rendered.deployment("gateway")["spec"]["template"]["spec"]
+    assert {"name": "cache", "emptyDir": {"sizeLimit": "100Gi"}} in spec["volumes"]
 
 
 def with_addresses(conf: str, upstreams: dict[str, list[str]], listen: str, nginx_dir: Path) -> str:
@@ -95,6 +111,7 @@ def with_addresses(conf: str, upstreams: dict[str, list[str]], listen: str, ngin
         block = "".join(f"        server {s};\n" for s in servers)
         conf = re.sub(rf"(upstream {name} \{{\n)(?:        server [^\n]+\n)+", lambda m, b=block: m.group(1) + b, conf)
     conf = re.sub(r"(?m)^(\s*listen) [^;]+;$", rf"\1 {listen};", conf)
+    conf = conf.replace("/var/cache/registry-gateway", str(nginx_dir / "cache"))
     return conf.replace("/tmp/nginx", str(nginx_dir)).replace("/dev/stdout", str(nginx_dir / "access.log"))
 
 

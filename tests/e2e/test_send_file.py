@@ -117,12 +117,64 @@ def test_the_gateway_sends_a_large_file_from_s3(registry_stack, shared: Shared) 
     assert {k.lower() for k in headers} <= FILE_HEADERS, headers
 
     gateway, index = trace(registry_stack, correlation_id)
-    # index-api answered the redirect; the bytes came from S3 through nginx alone.
+    # index-api answered the redirect; the bytes came from S3 through nginx alone (the first download of
+    # the object: a miss of the gateway's cache, fetched in slices, the first one by this request).
     assert index["status"] == 200 and index["sent_by"] == "gateway"
     assert gateway["path"] == urlsplit(shared.url()).path and gateway["status"] == 200
-    assert gateway["upstream_status"] == "200 : 200"
+    assert gateway["upstream_status"] == "200 : 206" and gateway["cache"] == "MISS"
     assert gateway["upstream"].split(" : ")[1] == s3_address(registry_stack)
     assert gateway["bytes_sent"] >= len(shared.data)
+
+
+def download_traced(registry_stack, url: str, token: str | None, **headers: str) -> tuple[requests.Response,
+                                                                                          dict[str, Any]]:
+    correlation_id = uuid.uuid4().hex
+    response = get(url, token, **{"X-Request-Id": correlation_id, **headers})
+    return response, trace(registry_stack, correlation_id)[0]
+
+
+def test_a_downloaded_object_comes_from_the_gateway_cache(registry_stack, shared: Shared) -> None:
+    """index-api still decides each download; the bytes come from the gateway's disk, not from S3."""
+    download_traced(registry_stack, shared.url(), shared.token)  # cached now, whatever ran before
+    for scope in ("project", "group"):  # one object, one cache entry, whichever URL leads to it
+        response, gateway = download_traced(registry_stack, shared.url(scope=scope), shared.token)
+        assert response.status_code == 200 and response.content == shared.data
+        assert response.headers["ETag"] == f'"{shared.sha256}"'
+        assert int(response.headers["Content-Length"]) == len(shared.data)
+        assert {k.lower() for k in response.headers} <= FILE_HEADERS, response.headers
+        assert gateway["cache"] == "HIT" and gateway["status"] == 200
+        assert s3_address(registry_stack) not in gateway["upstream"]  # only index-api was asked
+
+
+def test_a_range_is_cut_from_the_cache(registry_stack, shared: Shared) -> None:
+    download_traced(registry_stack, shared.url(), shared.token)
+    size, data = len(shared.data), shared.data
+    # Across a slice boundary (1 MiB), a suffix, and an open range.
+    for header, start, end in (("bytes=1048570-1048590", 1048570, 1048590), ("bytes=-7", size - 7, size - 1),
+                               (f"bytes={2 * 1048576 + 3}-", 2 * 1048576 + 3, size - 1)):
+        response, gateway = download_traced(registry_stack, shared.url(), shared.token, Range=header)
+        assert response.status_code == 206, header
+        assert response.headers["Content-Range"] == f"bytes {start}-{end}/{size}", header
+        assert int(response.headers["Content-Length"]) == end - start + 1
+        assert response.content == data[start:end + 1], header
+        assert gateway["cache"] == "HIT" and s3_address(registry_stack) not in gateway["upstream"], header
+    # Several ranges: the whole file, as index-api answers them.
+    response, gateway = download_traced(registry_stack, shared.url(), shared.token, Range="bytes=0-1,5-6")
+    assert response.status_code == 200 and response.content == data
+
+
+@pytest.mark.parametrize(("caller", "status"), [("anonymous", 401), ("stranger", 404)])
+def test_a_cached_object_is_still_refused_to_who_may_not_read_it(registry_stack, shared: Shared, caller: str,
+                                                                 status: int) -> None:
+    """The cache sits behind index-api's decision: that the gateway holds the bytes changes nothing."""
+    _response, gateway = download_traced(registry_stack, shared.url(), shared.token)
+    assert gateway["cache"] == "HIT"  # the object is in the cache
+    token = shared.other_token if caller == "stranger" else None
+    for scope in ("project", "group"):
+        response, gateway = download_traced(registry_stack, shared.url(scope=scope), token)
+        assert response.status_code == status and shared.data[:1000] not in response.content
+        assert response.json()["message"].startswith(str(status))
+        assert gateway["cache"] == "" and " : " not in gateway["upstream"]  # never reached the cache
 
 
 def header_lines(url: str, method: str, headers: dict[str, str]) -> list[str]:

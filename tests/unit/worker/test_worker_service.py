@@ -138,7 +138,8 @@ async def test_accepted_file_is_indexed_then_announced_in_order() -> None:
     assert pages.rebuilt == [(5, ["demo-pkg"])]
     # The pages get the file as marking it installable returned it: they need not read it again.
     [installed] = pages.files
-    assert installed is not None and installed.state == "installable" and installed.metadata_sha256 == doc["metadata_sha256"]
+    assert installed is not None and installed.state == "installable"
+    assert installed.metadata_sha256 == doc["metadata_sha256"]
     (changed, cid1, key1), (verdict, cid2, key2) = publisher.sent
     assert isinstance(changed, IndexChanged) and changed.scopes == SCOPES and changed.names == ["demo-pkg"]
     assert key1 == "index.changed"
