@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,10 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 # What a page needs from a `distributions` document (never the description).
 _PAGE_FIELDS = {k: 1 for k in ("filename", "sha256", "size", "created_at", "version", "canonical_version",
                                 "requires_python", "metadata_sha256", "yanked", "project_id")}
+
+
+# Announces that the documents of some scopes changed (the metadata-worker's `index.changed`).
+Announce = Callable[[list[Scope]], Awaitable[None]]
 
 
 class PagesUnstable(Exception):
@@ -136,7 +140,8 @@ class PageBuilder:
         self._ancestors[project_id] = project
         return project
 
-    async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None) -> list[Scope]:
+    async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None,
+                         announce: Announce | None = None) -> list[Scope]:
         """List one newly installable file: its entry on the page of `name`, and `name` in the index, in each
         of the project's scopes. Returns the scopes, for the `index.changed` event.
 
@@ -144,9 +149,20 @@ class PageBuilder:
         first pass does not read it again; a deletion that began since is caught by the re-read after the
         writes, as one that begins during the first pass's read would be.
 
+        `announce`: called with the scopes once the documents are written (and again after a rebuild), so
+        the re-read after the writes overlaps the announcement; when it returns, the last call has.
+
         Falls back to `rebuild_scopes` when the file is no longer installable, or when another file spells
         the same release differently (which spelling a page shows depends on every file of the release).
         """
+        scopes, announced = await self._index_file(project_id, file_id, name, file, announce)
+        if announce is not None and not announced:
+            await announce(scopes)
+        return scopes
+
+    async def _index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None,
+                          announce: Announce | None) -> tuple[list[Scope], bool]:
+        """index_file's work: (the scopes, whether `announce` was called with them)."""
         project = await self._project(project_id)
         scopes = scopes_of(project)
         keys = [page_key(scope.kind, scope.id, n) for scope in scopes for n in (name, None)]
@@ -160,14 +176,14 @@ class PageBuilder:
                 # writes.
                 stored, doc = await asyncio.gather(self.packages.get_pages(keys), self._installable_file(file_id))
             if doc is None:
-                return await self.rebuild_scopes(project, [name])
+                return await self.rebuild_scopes(project, [name]), False
             entry = file_entry(doc)
             writes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
             for scope in scopes:
                 page = stored.get(page_key(scope.kind, scope.id, name))
                 added = add_entry(page, entry)
                 if added is None:
-                    return await self.rebuild_scopes(project, [name])
+                    return await self.rebuild_scopes(project, [name]), False
                 wanted = _page_fields(scope, name, *added)
                 if not _same(page, wanted):  # equal only when a redelivery finds its entry listed
                     writes.append((page_key(scope.kind, scope.id, name), page, wanted))
@@ -176,14 +192,19 @@ class PageBuilder:
                     names = sorted({*(index or {}).get("names", []), name})
                     writes.append((page_key(scope.kind, scope.id), index, _index_fields(scope, names)))
             if not writes:
-                return scopes
+                return scopes, False
             if not all(await asyncio.gather(*(self.packages.swap_page(*write) for write in writes))):
                 await _back_off(attempt)
                 continue
-            # A deletion that marked the file after our read may have found nothing to change yet.
-            if await self._installable_file(file_id) is None:
-                return await self.rebuild_scopes(project, [name])
-            return scopes
+            # A deletion that marked the file after our read may have found nothing to change yet: read the
+            # file again (while the change is announced, if we announce it), and if so, rebuild.
+            if announce is None:
+                still = await self._installable_file(file_id)
+            else:
+                still, _ = await asyncio.gather(self._installable_file(file_id), announce(scopes))
+            if still is None:
+                return await self.rebuild_scopes(project, [name]), False
+            return scopes, announce is not None
         raise PagesUnstable(f"simple documents of project {project_id} did not settle")
 
     async def rebuild_scopes(self, project: dict[str, Any], names: Sequence[str]) -> list[Scope]:

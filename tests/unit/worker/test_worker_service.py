@@ -81,10 +81,12 @@ class FakePages:
         self.rebuilt: list[tuple[int, list[str]]] = []
         self.files: list[StoredFile | None] = []  # the installed file handed over with each call
 
-    async def index_file(self, project_id: int, file_id: int, name: str,
-                         file: StoredFile | None = None) -> list[Scope]:
+    async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None,
+                         announce: Any = None) -> list[Scope]:
         self.rebuilt.append((project_id, [name]))
         self.files.append(file)
+        if announce is not None:  # PageBuilder announces once the documents are written
+            await announce(SCOPES)
         return SCOPES
 
 
