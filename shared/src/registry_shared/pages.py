@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +37,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from .adapters.mongo import Mongo
-from .adapters.packages import INSTALLABLE, PackageRepository, page_key
+from .adapters.packages import INSTALLABLE, PackageRepository, new_revision, page_key
 from .domain.simple import FileEntry
 from .events import Scope
 from .records.files import FileState, StoredFile
@@ -121,9 +122,14 @@ def build_page(files: Iterable[StoredFile]) -> tuple[list[FileEntry], list[str]]
 class PageBuilder:
     """Computes and stores the simple documents of a project's scopes."""
 
-    def __init__(self, mongo: Mongo, packages: PackageRepository) -> None:
+    def __init__(self, mongo: Mongo, packages: PackageRepository, remember_pages: int = 0) -> None:
         self.mongo = mongo
         self.packages = packages
+        # The package pages this builder wrote last, as written (with their `rev`): the next file of the same
+        # name needs no read of them. Only ever used through a compare-and-swap, which fails if another
+        # writer came since (then the page is read). 0: none (a process that rarely writes the same page).
+        self.remember_pages = remember_pages
+        self._pages: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # A project's ancestors are set when it is created and never change (there is no project transfer):
         # remembered, so indexing a file does not look them up each time.
         self._ancestors: dict[int, dict[str, Any]] = {}
@@ -167,14 +173,18 @@ class PageBuilder:
         scopes = scopes_of(project)
         keys = [page_key(scope.kind, scope.id, n) for scope in scopes for n in (name, None)]
         known = file if file is not None and file.state is FileState.INSTALLABLE else None
+        recall = True  # use the pages this builder wrote last (a pass after a conflict reads every one)
         for attempt in range(MAX_PASSES):
+            recalled = self._recall(keys[0::2]) if recall else {}  # the name's pages, never the indexes
+            reading = [key for key in keys if key not in recalled]
             if known is not None:
-                stored, doc = await self.packages.get_pages(keys), known
+                fresh, doc = await self.packages.get_pages(reading), known
                 known = None  # a pass that repeats reads the file again
             else:
                 # Read together: a deletion marking the file in between is caught by the re-read after the
                 # writes.
-                stored, doc = await asyncio.gather(self.packages.get_pages(keys), self._installable_file(file_id))
+                fresh, doc = await asyncio.gather(self.packages.get_pages(reading), self._installable_file(file_id))
+            stored = {**recalled, **fresh}
             if doc is None:
                 return await self.rebuild_scopes(project, [name]), False
             entry = file_entry(doc)
@@ -191,10 +201,21 @@ class PageBuilder:
                 if index is None or name not in index.get("names", []):
                     names = sorted({*(index or {}).get("names", []), name})
                     writes.append((page_key(scope.kind, scope.id), index, _index_fields(scope, names)))
+            if recalled.keys() - {key for key, _, _ in writes}:
+                # A remembered page is trusted only through the compare-and-swap of a write: read it instead.
+                recall = False
+                continue
             if not writes:
                 return scopes, False
-            if not all(await asyncio.gather(*(self.packages.swap_page(*write) for write in writes))):
-                await _back_off(attempt)
+            stamps = [new_revision() for _ in writes]
+            done = await asyncio.gather(*(self.packages.swap_page(*write, stamp)
+                                          for write, stamp in zip(writes, stamps, strict=True)))
+            for (key, _, fields), stamp, ok in zip(writes, stamps, done, strict=True):
+                self._remember(key, {"_id": key, **fields, **stamp} if ok else None)
+            if not all(done):
+                recall = False
+                if not any(key in recalled for (key, _, _), ok in zip(writes, done, strict=True) if not ok):
+                    await _back_off(attempt)  # another writer, not a page remembered from before it
                 continue
             # A deletion that marked the file after our read may have found nothing to change yet: read the
             # file again (while the change is announced, if we announce it), and if so, rebuild.
@@ -206,6 +227,18 @@ class PageBuilder:
                 return await self.rebuild_scopes(project, [name]), False
             return scopes, announce is not None
         raise PagesUnstable(f"simple documents of project {project_id} did not settle")
+
+    def _recall(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {key: self._pages[key] for key in keys if key in self._pages}
+
+    def _remember(self, key: str, doc: dict[str, Any] | None) -> None:
+        """Keep the page this builder just wrote (None: forget it), the most recent `remember_pages`."""
+        self._pages.pop(key, None)
+        if doc is None or self.remember_pages <= 0 or "files" not in doc:
+            return
+        self._pages[key] = doc
+        while len(self._pages) > self.remember_pages:
+            self._pages.popitem(last=False)
 
     async def rebuild_scopes(self, project: dict[str, Any], names: Sequence[str]) -> list[Scope]:
         """Recompute the pages of `names` and their presence in the index of the project and each ancestor
@@ -235,6 +268,7 @@ class PageBuilder:
                     key = page_key(scope.kind, scope.id, name)
                     if first or not _same(stored.get(key), wanted):
                         changed = True
+                        self._remember(key, None)
                         conflict |= not await self.packages.swap_page(key, stored.get(key), wanted)
                 index = stored.get(page_key(scope.kind, scope.id))
                 present = {name for name, files in listed.items() if files}

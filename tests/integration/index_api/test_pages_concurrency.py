@@ -60,3 +60,33 @@ async def test_concurrent_uploads_and_a_deletion_leave_the_documents_equal_to_th
 
     await asyncio.gather(*uploads, delete())
     assert await stored_documents(seed) == await expected_documents(seed, [one, two])
+
+
+async def test_builders_remembering_their_pages_never_overwrite_what_another_wrote(seed: Seeder) -> None:
+    """Two workers' builders, each keeping the pages it wrote (the metadata-worker's `remember_pages`), take
+    turns on one name, with a deletion (a builder that remembers nothing) in between: a remembered page is
+    stale after the other's write, and its compare-and-swap must fail and be read again, never win."""
+    first = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+    second = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+    deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
+    await seed.group("turns", "public")
+    project = await seed.project("turns/app", "public")
+
+    async def upload(builder: PageBuilder, n: int) -> None:
+        await seed.add_file(project, f"turn-{n}.0.tar.gz", f"turn{n}".encode(), name="turn", version=f"{n}.0")
+        doc = await seed.packages.find_file(project["_id"], f"turn-{n}.0.tar.gz")
+        assert doc is not None
+        await builder.index_file(project["_id"], doc.id, "turn", doc)
+
+    for n, builder in enumerate((first, first, second, first, second, second, first)):
+        await upload(builder, n)
+        if n == 3:  # a deletion rewrites the pages behind both builders' backs
+            gone = await seed.packages.find_file(project["_id"], "turn-1.0.tar.gz")
+            await seed.mongo.distributions.update_one({"_id": gone.id}, {"$set": {"state": "deleting"}})
+            await deleter.rebuild_scopes(project, ["turn"])
+        assert await stored_documents(seed) == await expected_documents(seed, [project]), n
+    assert first._pages and second._pages  # they did remember (and were corrected through the swap)
+
+    # Racing, both remembering, then checked against the files.
+    await asyncio.gather(*(upload(builder, n) for n, builder in zip(range(10, 20), [first, second] * 5, strict=True)))
+    assert await stored_documents(seed) == await expected_documents(seed, [project])

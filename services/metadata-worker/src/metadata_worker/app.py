@@ -26,6 +26,9 @@ from .settings import WorkerSettings
 
 __all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "retry_policy"]
 CONSUMER = web.AppKey("consumer", Consumer)
+# Package pages the page builder keeps as it wrote them (the next file of a name then reads none of them):
+# a 300-version page is ~110 KB, so at most a few MB.
+REMEMBERED_PAGES = 32
 
 log = structlog.get_logger()
 
@@ -45,7 +48,8 @@ def create_app(settings: WorkerSettings) -> web.Application:
         announcer = Announcer(app[BROKER], ReplicaRegistry(app[MONGO]), settings.index_applied_timeout)
         await announcer.start()
         publisher = WorkerPublisher(app[BROKER], worker_queue(settings.amqp_exchange), announcer)
-        service = IndexingService(packages, distributions, PageBuilder(app[MONGO], packages), publisher)
+        pages = PageBuilder(app[MONGO], packages, remember_pages=REMEMBERED_PAGES)
+        service = IndexingService(packages, distributions, pages, publisher)
         policy = retry_policy(settings)
         consumer = Consumer(service, publisher, policy)
         queue = await app[BROKER].declare_work_queue(worker_queue(settings.amqp_exchange), BINDINGS,

@@ -148,14 +148,14 @@ class PackageRepository:
         await self.mongo.simple_pages.update_one(
             {"_id": key},
             {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "name": name, "versions": versions,
-                      "files": [e.to_doc() for e in entries], **_revision()}},
+                      "files": [e.to_doc() for e in entries], **new_revision()}},
             upsert=True,
         )
 
     async def put_index(self, scope_kind: str, scope_id: int, names: list[str]) -> None:
         await self.mongo.simple_pages.update_one(
             {"_id": page_key(scope_kind, scope_id)},
-            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names, **_revision()}},
+            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names, **new_revision()}},
             upsert=True,
         )
 
@@ -177,15 +177,18 @@ class PackageRepository:
         """Several simple documents in one round trip, by `_id` (absent ones are left out)."""
         return {doc["_id"]: doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": list(keys)}})}
 
-    async def swap_page(self, key: str, stored: dict[str, Any] | None, fields: dict[str, Any] | None) -> bool:
+    async def swap_page(self, key: str, stored: dict[str, Any] | None, fields: dict[str, Any] | None,
+                        revision: dict[str, Any] | None = None) -> bool:
         """Compare-and-swap one simple document: write `fields` (None: delete it) only if the stored document
-        is still `stored` (None: absent). Every write stamps a fresh random `rev`, so a document deleted and
-        created again never matches an older read. False when another writer came first."""
+        is still `stored` (None: absent). Every write stamps a fresh random `rev` (`revision`, else a new
+        one), so a document deleted and created again never matches an older read. False when another writer
+        came first."""
+        stamp = revision or new_revision()
         if stored is None:
             if fields is None:
                 return True
             try:
-                await self.mongo.simple_pages.insert_one({"_id": key, **fields, **_revision()})
+                await self.mongo.simple_pages.insert_one({"_id": key, **fields, **stamp})
                 return True
             except DuplicateKeyError:
                 return False
@@ -193,9 +196,11 @@ class PackageRepository:
         query = {"_id": key, "rev": stored.get("rev")}
         if fields is None:
             return (await self.mongo.simple_pages.delete_one(query)).deleted_count == 1
-        result = await self.mongo.simple_pages.update_one(query, {"$set": {**fields, **_revision()}})
+        result = await self.mongo.simple_pages.update_one(query, {"$set": {**fields, **stamp}})
         return result.matched_count == 1
 
 
-def _revision() -> dict[str, Any]:
+def new_revision() -> dict[str, Any]:
+    """The fields every write of a simple document stamps: a fresh random `rev`, and the time."""
     return {"rev": uuid.uuid4().hex, "updated_at": datetime.now(UTC)}
+
