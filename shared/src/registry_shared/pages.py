@@ -23,6 +23,11 @@ that already lists its entry: a redelivery; whoever listed it had seen the file 
 upload re-reads its own file after its writes (a deletion that began in between is finished by a full
 rebuild), and `rebuild_scopes` first writes every document, then repeats until a pass finds every
 document equal to what the files say.
+
+A builder may remember the package pages it wrote last (`remember_pages`, the metadata-worker's): the
+next file of that name then skips reading them. That changes nothing above: a remembered page is a read
+like any other, used only for a compare-and-swap, which fails if anyone wrote the page since (its `rev`
+changed), and a pass that would not write it reads it instead.
 """
 from __future__ import annotations
 
