@@ -182,6 +182,7 @@ class PageBuilder:
         for attempt in range(MAX_PASSES):
             recalled = self._recall(keys[0::2]) if recall else {}  # the name's pages, never the indexes
             reading = [key for key in keys if key not in recalled]
+            doc: StoredFile | None
             if known is not None:
                 fresh, doc = await self.packages.get_pages(reading), known
                 known = None  # a pass that repeats reads the file again
