@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker services/proxy
+SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker services/proxy services/web
 # Every package that exists so far (a service without a pyproject.toml yet is skipped).
 PACKAGES := shared $(foreach dir,$(SERVICE_DIRS),$(if $(wildcard $(dir)/pyproject.toml),$(dir)))
 STAMP := $(VENV)/.installed
@@ -85,7 +85,7 @@ clean: down
 # Container images: needs a Docker engine with BuildKit (the build machines have none).
 IMAGE_REPOSITORY ?= registry.example.com/pypi-registry
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMAGE_SERVICES := upload-api index-api metadata-worker proxy
+IMAGE_SERVICES := upload-api index-api metadata-worker proxy web
 DOCKER ?= docker
 
 images:

@@ -33,13 +33,14 @@ log = get_logger()
 
 ROLE = "index-api"
 UPLOAD_ROLE = "upload-api"
+WEB_ROLE = "web"  # its sessions end when their token is revoked
 HEARTBEAT_S = 2.0
 STALE_S = 3 * HEARTBEAT_S
 # Whose answers an announced event waits for: the replicas whose caches it changes.
 AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     IndexChanged: (ROLE,),
-    TokenRevoked: (ROLE, UPLOAD_ROLE),
-    AccessChanged: (ROLE, UPLOAD_ROLE),
+    TokenRevoked: (ROLE, UPLOAD_ROLE, WEB_ROLE),
+    AccessChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
 }
 
 
