@@ -126,6 +126,13 @@ def test_search_filters_by_name_and_summary(registry_stack, site, page: Page) ->
     results.get_by_role("link", name="web-demo").click()
     assert page.locator("main > h1").inner_text().startswith("web-demo")
 
+    page.goto(f"{base}/webpub/-/packages")  # the group lists its projects' packages, filterable
+    assert page.get_by_role("link", name="web-demo").count() == 1
+    page.get_by_label("Filter packages of this group").fill("no-such-package")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"/webpub/-/packages\?q=no-such-package"))
+    assert page.get_by_role("link", name="web-demo").count() == 0 and "No packages found." in page.inner_text("main")
+
     page.goto(f"{base}/-/search?q=end-to-end")  # the summary
     assert page.get_by_role("link", name="web-demo").count() == 1
     page.goto(f"{base}/-/search?q=secret")  # private: not for this visitor
