@@ -31,6 +31,12 @@ class FakeStore:
     async def delete(self, key: str) -> None:
         self.rows.pop(key, None)
 
+    async def purge_expired(self, now: datetime) -> int:
+        gone = [key for key, session in self.rows.items() if session.expires_at < now]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
 
 def test_the_store_keeps_a_hash_of_the_session_id_never_the_id() -> None:
     session_id, session = open_session(token_id=7, user_id=3, ttl_seconds=60, now=NOW)
@@ -79,6 +85,14 @@ async def test_sessions_find_a_live_one_and_drop_an_expired_one() -> None:
     assert old.key not in store.rows  # removed when found expired
     await sessions.end(session)
     assert await sessions.find(session_id) is None
+
+
+async def test_signing_in_removes_the_sessions_nobody_came_back_to() -> None:
+    store = FakeStore()
+    _, stale = open_session(5, 2, 60, now=datetime.now(UTC) - timedelta(hours=1))
+    await store.put(stale)
+    _, fresh = await Sessions(store, ttl_seconds=60).open(token_id=6, user_id=2)
+    assert set(store.rows) == {fresh.key}
 
 
 # -- CSRF ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ as HTML pages rather than the API's JSON."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -76,7 +77,7 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except DomainError as exc:
         if exc.status == 401:  # a page needing a session (a form of one that ended): sign in again
-            raise web.HTTPSeeOther(f"/-/sign_in?next={request.path}") from exc
+            return web.Response(status=303, headers={"Location": f"/-/sign_in?next={quote(request.path)}"})
         return error_page(request, exc.status, _reason(exc))
     except web.HTTPException as exc:
         if exc.status >= 400:

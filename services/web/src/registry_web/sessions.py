@@ -84,6 +84,7 @@ class SessionStore(Protocol):
     async def put(self, session: Session) -> None: ...
     async def get(self, key: str) -> Session | None: ...
     async def delete(self, key: str) -> None: ...
+    async def purge_expired(self, now: datetime) -> int: ...
 
 
 class Sessions:
@@ -96,6 +97,8 @@ class Sessions:
     async def open(self, token_id: int, user_id: int, token_expires_at: datetime | None = None
                    ) -> tuple[str, Session]:
         session_id, session = open_session(token_id, user_id, self.ttl_seconds, token_expires_at)
+        # Sessions nobody came back to are removed here: one query per sign-in keeps the collection small.
+        await self.store.purge_expired(session.created_at)
         await self.store.put(session)
         return session_id, session
 

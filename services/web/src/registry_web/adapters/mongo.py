@@ -3,6 +3,7 @@ the projects a visitor may read in one query, with a projection that leaves the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -94,3 +95,7 @@ class MongoSessions:
 
     async def delete(self, key: str) -> None:
         await self.collection.delete_one({"_id": key})
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self.collection.delete_many({"expires_at": {"$lt": now}})
+        return result.deleted_count
