@@ -240,3 +240,20 @@ def test_a_form_post_without_its_csrf_token_is_refused(registry_stack, site, pag
     answer = page.request.post(url, form={}, max_redirects=0)
     assert answer.status == 403
     assert "2.0" in package_ids(registry_stack, site["public"]["id"], site["public_token"], "web-demo")
+
+
+def test_a_cached_package_page_shows_an_upload_once_twine_returns(registry_stack, site, page: Page,
+                                                                   tmp_path) -> None:
+    base = registry_stack.base_url
+    ids = package_ids(registry_stack, site["public"]["id"], site["public_token"], "web-demo")
+    url = f"{base}/webpub/tools/-/packages/{ids['2.0']}"
+    page.goto(url)  # now in the web replica's page cache
+    versions = page.get_by_role("list", name="Versions")
+    assert versions.get_by_role("link", name="3.0").count() == 0
+    dists = build_package(tmp_path, "web-demo", "3.0", value=3, readme=README)
+    upload_url = f"{base}/api/v4/projects/{site['public']['id']}/packages/pypi"
+    result = twine_upload(dists, client_env(tmp_path), "--repository-url", upload_url, "-u", "__token__",
+                          "-p", site["public_token"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    page.goto(url)  # the 201 came once every web replica had dropped the page
+    assert page.get_by_role("list", name="Versions").get_by_role("link", name="3.0").count() == 1

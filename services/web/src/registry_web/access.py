@@ -2,9 +2,11 @@
 for pages. A project or group the visitor may not read packages of is a 404 here, whatever the reason,
 so a private project's existence is never revealed.
 
-Token states and access facts are cached for `AUTH_CACHE_TTL` seconds; a `token.revoked` or
-`access.changed` event drops them (consumers.py), and registry-admin waits for this replica's answer, so
-a session whose token was revoked is signed out on its very next request.
+Token states, access facts and path lookups are cached for `AUTH_CACHE_TTL` seconds; a `token.revoked`
+or `access.changed` event drops them (consumers.py), and registry-admin waits for this replica's answer,
+so a session whose token was revoked is signed out on its very next request. Package pages are cached
+until an `index.changed` names their project and package (cache.py), so reading the interface costs
+MongoDB nothing while nothing changes.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from registry_shared.domain.access import AccessFacts, Principal, authorize_dele
 from registry_shared.errors import NotFound, Unauthorized
 
 from .adapters.mongo import MongoCatalog
+from .cache import PackagePages
 
 
 @dataclass
@@ -26,13 +29,20 @@ class WebCaches:
     ttl: float
     tokens: TtlCache[int, Principal | None] = field(init=False)  # token id -> its user; None: revoked or expired
     facts: TtlCache[tuple[Principal, str, int], AccessFacts] = field(init=False)
+    paths: TtlCache[tuple[str, str], dict[str, Any]] = field(init=False)  # (kind, lower-case path) -> document
+    usernames: TtlCache[int, str] = field(init=False)
+    pages: PackagePages[Any] = field(init=False)  # service.PackageView without the visitor's rights
 
     def __post_init__(self) -> None:
         self.tokens = TtlCache(self.ttl)
         self.facts = TtlCache(self.ttl)
+        self.paths = TtlCache(self.ttl)
+        self.usernames = TtlCache(self.ttl)
+        self.pages = PackagePages()
 
     def clear(self) -> int:
-        return self.tokens.clear() + self.facts.clear()
+        """Credentials or memberships changed: forget every decision (pages hold none)."""
+        return self.tokens.clear() + self.facts.clear() + self.paths.clear() + self.usernames.clear()
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,28 @@ class WebAccess:
                  if g["_id"] in holding or can_read_packages(principal, f)]
         return Readable(projects, shown)
 
+    async def find_by_path(self, kind: str, path: str) -> dict[str, Any] | None:
+        key = (kind, path.strip("/").lower())
+        cached = self.caches.paths.get(key)
+        if cached is not MISSING:
+            return cached
+        found = await self.catalog.find_by_path(kind, path)
+        if found is not None:  # misses are not cached: a project created a moment ago must be found
+            self.caches.paths.put(key, found)
+        return found
+
+    async def usernames(self, user_ids: Sequence[int]) -> dict[int, str]:
+        found = {uid: name for uid in user_ids if (name := self.caches.usernames.get(uid)) is not MISSING}
+        missing = [uid for uid in user_ids if uid not in found]
+        if missing:
+            for uid, name in (await self.catalog.usernames(missing)).items():
+                self.caches.usernames.put(uid, name)
+                found[uid] = name
+        return found
+
     async def project(self, principal: Principal, path: str) -> dict[str, Any]:
         """The project at `path` if this visitor may read its packages, else 404."""
-        project = await self.catalog.find_by_path("project", path)
+        project = await self.find_by_path("project", path)
         if project is None or not can_read_packages(principal, await self.facts(principal, "project", project)):
             raise NotFound()
         return project
@@ -97,10 +126,10 @@ class WebAccess:
     async def scope(self, principal: Principal, path: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         """(kind, document, readable projects) of the group or project at `path`; 404 when the visitor may
         read nothing there. A group shows the projects under it this visitor may read."""
-        project = await self.catalog.find_by_path("project", path)
+        project = await self.find_by_path("project", path)
         if project is not None:
             return "project", project, [await self.project(principal, path)]
-        group = await self.catalog.find_by_path("group", path)
+        group = await self.find_by_path("group", path)
         if group is None:
             raise NotFound()
         under = [p for p in await self.catalog.all_projects() if group["_id"] in p.get("ancestor_ids", [])]

@@ -46,7 +46,8 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     broker, mongo, settings = app[BROKER], app[MONGO], app[SETTINGS]
     caches = app[CACHES]
     assert broker.connection is not None
-    broker.connection.reconnect_callbacks.add(lambda _connection: caches.clear())  # events may have been missed
+    # Events may have been missed while the broker was away: forget everything.
+    broker.connection.reconnect_callbacks.add(lambda _connection: caches.clear() + caches.pages.clear())
     replica = f"{settings.replica_id or WEB_ROLE}-{uuid.uuid4().hex[:8]}"
     queue = await broker.declare_private_queue(BINDINGS)
     await broker.consume(queue, partial(consume, caches=caches, applied=partial(acknowledge, broker, replica=replica)))
@@ -56,7 +57,9 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     tenancy = TenancyRepository(mongo)
     catalog = MongoCatalog(mongo)
     access = WebAccess(catalog, CredentialResolver(tenancy), AccessFactsService(tenancy), caches)
-    deletion = PackageDeletion(MongoDeletionRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)), announcer)
+    deletion = PackageDeletion(MongoDeletionRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)), announcer,
+                               lambda scopes, name: caches.pages.invalidate(
+                                   {s.id for s in scopes if s.kind == "project"}, {name}))
     app[ACCESS] = access
     app[CATALOG] = WebCatalog(catalog, access, deletion, settings.registry_external_url)
     app[SESSIONS] = Sessions(MongoSessions(mongo), settings.web_session_ttl)

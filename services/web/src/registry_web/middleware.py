@@ -11,7 +11,7 @@ from registry_shared.domain.access import ANONYMOUS
 from registry_shared.errors import DomainError
 from registry_shared.web.app import LOG_FIELDS
 
-from .keys import ACCESS, CATALOG, PRINCIPAL, SESSION, SESSIONS, SIGNED_OUT, USERNAME
+from .keys import ACCESS, PRINCIPAL, SESSION, SESSIONS, SIGNED_OUT, USERNAME
 from .rendering import render, secure_cookies
 from .sessions import CSRF_FIELD, SESSION_COOKIE, tokens_match
 
@@ -42,7 +42,7 @@ async def visitor(request: web.Request, handler: Handler) -> web.StreamResponse:
         if session is not None and principal is not None:
             request[SESSION] = session
             request[PRINCIPAL] = principal
-            names = await request.app[CATALOG].catalog.usernames([session.user_id])
+            names = await request.app[ACCESS].usernames([session.user_id])
             request[USERNAME] = names.get(session.user_id, "")
             request[LOG_FIELDS] = principal.log_fields()  # ids only, never the session id or a token
         else:

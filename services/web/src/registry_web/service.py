@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +71,7 @@ class PackageView:
     project: dict[str, Any]
     package_id: int
     name: str
+    normalised: str
     version: str
     status: str  # the package's status when the policy branch sets one (PEP 792), else ""
     readme_html: str | None
@@ -147,13 +148,22 @@ class WebCatalog:
 
     async def package(self, principal: Principal, path: str, package_id: int) -> PackageView:
         project = await self.access.project(principal, path)
+        pages = self.access.caches.pages
+        view: PackageView | None = pages.get(project["_id"], package_id)
+        if view is None:
+            view = await self._package(project, package_id)
+            pages.put(project["_id"], package_id, view.normalised, view)
+        return replace(view, can_delete=await self.access.may_delete(principal, project))
+
+    async def _package(self, project: dict[str, Any], package_id: int) -> PackageView:
+        """What every visitor who may read the project sees of the package page."""
         package = await self.catalog.find_package(project["_id"], package_id)
         files = await self.catalog.package_files(project["_id"], package_id) if package else []
         if package is None or not files:
             raise NotFound()
         first, first_doc = files[0]
-        uploaders = await self.catalog.usernames(sorted({int(f.uploader["user_id"]) for f, _ in files
-                                                         if f.uploader.get("user_id") is not None}))
+        uploaders = await self.access.usernames(sorted({int(f.uploader["user_id"]) for f, _ in files
+                                                        if f.uploader.get("user_id") is not None}))
         rows = [FileRow(f, self._uploader(f, uploaders), _is_yanked(doc), str(doc.get("yanked_reason") or ""))
                 for f, doc in files]
         # The README of the newest file that has one (a wheel and an sdist of a version usually agree).
@@ -161,11 +171,11 @@ class WebCatalog:
         readme = str(with_readme[-1]["description_html"]) if with_readme else None
         metadata = parse_shown(await self.catalog.core_metadata(files[-1][0].id))
         return PackageView(
-            project=project, package_id=package_id, name=first.display_name or first.name,
+            project=project, package_id=package_id, name=first.display_name or first.name, normalised=first.name,
             version=first.version, status=str(package.get("status") or ""), readme_html=readme,
             readme_source=None if readme else (first_doc.get("description") or None),
             metadata=metadata, files=rows, versions=await self._versions(project["_id"], first.name),
-            yanked=all(r.yanked for r in rows), can_delete=await self.access.may_delete(principal, project),
+            yanked=all(r.yanked for r in rows), can_delete=False,
             index_url=f"{self.external_url}/api/v4/projects/{project['_id']}/packages/pypi/simple")
 
     async def _versions(self, project_id: int, name: str) -> list[VersionRow]:
