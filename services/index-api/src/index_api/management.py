@@ -11,16 +11,12 @@ from typing import Any, Protocol
 
 from registry_shared.deletion import DeletionRepository, PackageDeletion, PageRebuilder, Publisher
 from registry_shared.errors import NotFound
-from registry_shared.logging import get_logger
-from registry_shared.records.files import FileState, StoredFile
+from registry_shared.records.files import StoredFile
 from registry_shared.records.packages import PackageRecord
 
 from .access import ReadScope
 from .cache import PageCache
 from .listing import ListQuery, PageRequest, paginate, sort_packages
-
-log = get_logger()
-
 
 # -- ports -------------------------------------------------------------------------------------
 
@@ -28,8 +24,6 @@ class ManagementRepository(DeletionRepository, Protocol):
     async def projects(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
     async def listed_packages(self, project_ids: Sequence[int]) -> list[PackageRecord]: ...
     async def package_versions(self, project_id: int, name: str) -> list[PackageRecord]: ...
-    async def files(self, project_id: int, package_id: int,
-                    states: Sequence[FileState] = (FileState.INSTALLABLE,)) -> list[StoredFile]: ...
 
 
 # -- results -----------------------------------------------------------------------------------
