@@ -310,9 +310,10 @@ def render_table(results: dict, servers: list[str], settings: WrkSettings) -> st
         "from a per-replica LRU of recently downloaded files (128 MiB), else streamed from SeaweedFS; files of "
         "INDEX_SEND_FILE_MIN_SIZE (1 MiB) and more are sent by the gateway straight from SeaweedFS (X-Accel-Redirect). "
         "nginx-static: the same pages and files from disk (the ceiling).",
-        f"'{WEB_PAGE}': ours only (the web interface's page of the small package, anonymous, server-rendered by the "
-        "web service from MongoDB on each request); '+ web load' rows: ours' pip rows measured while a second wrk "
-        "(same settings) loads that web page at the same time; compare them with the quiet '(pip)' rows above.",
+        f"'{WEB_PAGE}': ours only (the web interface's page of the small package, anonymous, rendered by the web "
+        "service on each request from its page cache, which index.changed keeps true); '+ web load' rows: ours' "
+        "pip rows measured while a second wrk (same settings) loads that web page at the same time; compare them "
+        "with the quiet '(pip)' rows above.",
         "Every server logs every request, as it would in production (ours: the gateway's access log and one JSON "
         "line per request from index-api; devpi and pypiserver: one line each).",
         "Ratios above 1 mean ours is faster (pip install: peer time / our time). devpi checks the password with "

@@ -257,3 +257,23 @@ def test_a_cached_package_page_shows_an_upload_once_twine_returns(registry_stack
     assert result.returncode == 0, result.stdout + result.stderr
     page.goto(url)  # the 201 came once every web replica had dropped the page
     assert page.get_by_role("list", name="Versions").get_by_role("link", name="3.0").count() == 1
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/-/search?q=%00%ff<script>&page=abc", 200),
+    ("GET", "/-/search?page=-1", 200),
+    ("GET", "/webpub/tools/-/packages?page=999999", 200),
+    ("GET", "/webpub/tools/-/packages/999999999999", 404),
+    ("GET", "/webpub/tools/-/packages/12345678901234567890", 404),
+    ("GET", "/webpub/tools/-/packages/abc", 404),
+    ("GET", "/no/such/group/-/packages", 404),
+    ("PUT", "/", 405),
+    ("POST", "/webpub/tools/-/packages/1/no_such_action", 403),  # no session: refused before anything else
+    ("GET", "/-/static/../app.py", 404),
+])
+def test_bad_input_gets_a_clear_page_never_a_500(registry_stack, site, method: str, path: str, status: int) -> None:
+    answer = requests.request(method, f"{registry_stack.base_url}{path}", timeout=30, allow_redirects=False)
+    assert answer.status_code == status, answer.text[:300]
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "<script>" not in answer.text.split("<main", 1)[-1]  # what the visitor wrote comes back escaped
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")

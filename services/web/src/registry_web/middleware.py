@@ -81,7 +81,10 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_page(request, exc.status, _reason(exc))
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return error_page(request, exc.status, exc.reason)
+            page = error_page(request, exc.status, exc.reason)
+            if "Allow" in exc.headers:  # a 405 says what is allowed (RFC 9110)
+                page.headers["Allow"] = exc.headers["Allow"]
+            return page
         raise
 
 
