@@ -269,6 +269,7 @@ def test_a_cached_package_page_shows_an_upload_once_twine_returns(registry_stack
     ("GET", "/no/such/group/-/packages", 404),
     ("PUT", "/", 405),
     ("POST", "/webpub/tools/-/packages/1/no_such_action", 403),  # no session: refused before anything else
+    ("POST", "/upload", 404),  # no such route: not a CSRF refusal
     ("GET", "/-/static/../app.py", 404),
 ])
 def test_bad_input_gets_a_clear_page_never_a_500(registry_stack, site, method: str, path: str, status: int) -> None:

@@ -59,7 +59,9 @@ async def visitor(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every POST of a signed-in visitor carries the session's CSRF token; sign-in checks its own."""
-    if request.method == "POST" and request.path != "/-/sign_in":
+    # A POST to no route is its 404 or 405 (twine pointed at a wrong URL learns that), not a CSRF refusal.
+    routed = request.match_info.http_exception is None
+    if request.method == "POST" and routed and request.path != "/-/sign_in":
         session = request.get(SESSION)
         form = await request.post()
         given = form.get(CSRF_FIELD)
