@@ -1,11 +1,12 @@
 """The README the worker renders once per upload (metadata_worker.readme): per content type, sanitised."""
 from __future__ import annotations
 
+import time
 from html.parser import HTMLParser
 
 import pytest
 
-from metadata_worker.readme import MAX_SOURCE_CHARS, content_type_parts, render_readme
+from metadata_worker.readme import MAX_SOURCE_CHARS, BoundedRenderer, content_type_parts, render_readme
 
 
 @pytest.mark.parametrize(("header", "kind", "params"), [
@@ -68,3 +69,20 @@ def test_plain_text_is_escaped() -> None:
 @pytest.mark.parametrize("description", [None, "", "   \n", "x" * (MAX_SOURCE_CHARS + 1)])
 def test_nothing_to_render(description: str | None) -> None:
     assert render_readme(description, "text/markdown") is None
+
+
+def test_a_renderer_failure_leaves_no_readme() -> None:
+    deep = "".join("  " * depth + "- item\n\n" for depth in range(400))  # docutils: RecursionError
+    assert render_readme(deep, "text/x-rst") is None
+
+
+def test_the_worker_s_renderer_gives_up_on_a_slow_readme() -> None:
+    renderer = BoundedRenderer(timeout=1.0)
+    try:
+        assert renderer("# Title\n", "text/markdown") is not None  # the pool works (and is warm)
+        started = time.monotonic()
+        assert renderer(">" * 40_000 + " x", "text/markdown") is None  # about 30 s of comrak
+        assert time.monotonic() - started < 10
+        assert "<em>again</em>" in (renderer("*again*", "text/markdown") or "")  # a fresh pool took over
+    finally:
+        renderer.close()

@@ -32,7 +32,7 @@ from registry_shared.records.packages import PackageRecord
 from registry_shared.topology import verdict_key
 
 from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
-from .readme import render_readme
+from .readme import render_bounded
 
 log = structlog.get_logger()
 EDGE_INSPECTED = "(inspected by upload-api)"  # the metadata path of an inspection done at the edge
@@ -147,7 +147,7 @@ class IndexingService:
         merged = merge_metadata(inspection.metadata, form)
         # From the whole description (the stored one is cut at GitLab's 4,000 characters); off the loop.
         description = inspection.metadata.get("description") or form.get("description")
-        readme = await asyncio.to_thread(render_readme, str(description) if description else None,
+        readme = await asyncio.to_thread(render_bounded, str(description) if description else None,
                                          str(merged.get("description_content_type") or "") or None)
         package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
                                 display_name=doc.display_name, display_version=doc.version)
