@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker services/proxy
+SERVICE_DIRS := services/upload-api services/index-api services/metadata-worker services/proxy services/web
 # Every package that exists so far (a service without a pyproject.toml yet is skipped).
 PACKAGES := shared $(foreach dir,$(SERVICE_DIRS),$(if $(wildcard $(dir)/pyproject.toml),$(dir)))
 STAMP := $(VENV)/.installed
@@ -20,7 +20,7 @@ help:
 	@echo "make status  one line per process"
 	@echo "make test    lint (ruff), type-check (mypy), then run the whole test suite (it starts the servers it needs)"
 	@echo "make bench   run the benchmarks"
-	@echo "make images  build the four service images (needs a Docker engine)"
+	@echo "make images  build the five service images (needs a Docker engine)"
 	@echo "make clean   stop, then remove $(VENV), var/ and caches"
 	@echo "make lock    refresh requirements-dev.lock and deploy/docker/constraints.txt from the index (deliberate)"
 
@@ -49,11 +49,13 @@ lock:
 	rm -rf $(LOCK_VENV)
 	$(MAKE) $(STAMP)
 
-# nginx and RabbitMQ come from Debian packages; installed only when missing (needs root).
+# nginx, RabbitMQ and chromium (the browser tests and docs/screenshots drive it through Playwright, which
+# never downloads a browser here) come from Debian packages; installed only when missing (needs root).
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing with apt-get"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -85,7 +87,7 @@ clean: down
 # Container images: needs a Docker engine with BuildKit (the build machines have none).
 IMAGE_REPOSITORY ?= registry.example.com/pypi-registry
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMAGE_SERVICES := upload-api index-api metadata-worker proxy
+IMAGE_SERVICES := upload-api index-api metadata-worker proxy web
 DOCKER ?= docker
 
 images:

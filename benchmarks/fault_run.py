@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/fault_run.py [--uploads 400] [--bodies 2000] [--archives 1000] [--seed N]
 
 Starts its own registry exactly as the e2e tests do (nx-27017 and SeaweedFS on free loopback ports, the
-four services and the nginx gateway through deploy/local/stack.py, RabbitMQ from AMQP_URL under an
+five services and the nginx gateway through deploy/local/stack.py, RabbitMQ from AMQP_URL under an
 exchange of its own), then:
 
 1. dependencies: a stream of valid uploads (twine's form, a few concurrent clients) while nx-27017 and

@@ -80,6 +80,16 @@ def wrk(binary: str, url: str, settings: WrkSettings, accept: str | None = None)
     return parse_wrk(one(settings.duration_s))
 
 
+def wrk_background(binary: str, url: str, settings: WrkSettings, seconds: int,
+                   accept: str | None = None) -> subprocess.Popen[str]:
+    """wrk against `url` for `seconds`, started now and left running: load beside a measured run.
+    `parse_wrk(process.communicate()[0])` reads its figures once it has finished."""
+    headers = ["-H", f"Accept: {accept}"] if accept else []
+    argv = [binary, f"-t{settings.threads}", f"-c{settings.connections}", f"-d{seconds}s", "--latency",
+            "--timeout", settings.timeout, *headers, url]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
 def pip_install_times(index_url: str, requirement: str, workdir: Path, repeats: int = 5,
                       trusted_host: str = "127.0.0.1") -> list[float]:
     """Wall time of `pip install --no-cache-dir` of `requirement` into a fresh virtualenv, `repeats` times.

@@ -354,6 +354,15 @@ class OurRegistry(Server):
     def credentials(self) -> tuple[str, str]:
         return "__token__", self.token
 
+    def web_package_url(self, name: str) -> str:
+        """The web interface's page of the latest version of `name` (services/web, as a visitor sees it)."""
+        status, body, _ = http_get(f"{self.root().rsplit('/pypi', 1)[0]}?package_name={name}&order_by=version"
+                                   "&sort=desc", {"Accept": "application/json"})
+        if status != 200:
+            raise RuntimeError(f"listing {name}: {status}")
+        package = json.loads(body)[0]
+        return f"{self.base}/bench/registry/-/packages/{package['id']}"
+
     def process_pids(self) -> dict[str, int]:
         pids = {}
         for path in sorted((self.workdir / "var" / "run").glob("*.pid")):

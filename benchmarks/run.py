@@ -14,8 +14,14 @@ Ctrl-C or an error. Not part of CI.
 
 Settings (flags win over environment): BENCH_DURATION (20), BENCH_WARMUP (5), BENCH_PIP_REPEATS (5),
 BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_TARGETS (all; `upload`: the upload row only),
-BENCH_PORT_BASE (18000: ours on +80..+85 with nx-27017 on +17,
-SeaweedFS S3 on +433 and +500..+502; pypiserver +90, devpi +91, static nginx +92), BENCH_DIR (.bench).
+BENCH_PORT_BASE (18000: ours on +80..+86 with nx-27017 on +17,
+SeaweedFS S3 on +433 and +500..+502; pypiserver +90, devpi +91, static nginx +92), BENCH_DIR (.bench),
+BENCH_WEB_LOAD (off).
+
+The web interface (ours only): the `web package page` row is wrk against the small package's page of the
+web interface (anonymous). With --web-load (BENCH_WEB_LOAD=1), every pip read row of ours is measured
+again while a second wrk keeps that web page busy at the same time: rows `... + web load`, to compare with
+the quiet rows of the same run (SPEC §11: reading the interface never slows the pip read path).
 """
 from __future__ import annotations
 
@@ -33,7 +39,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as corpus_mod  # noqa: E402
-from load import PIP_ACCEPT, WrkResult, WrkSettings, median, pip_install_times, wrk  # noqa: E402
+from load import (  # noqa: E402
+    PIP_ACCEPT,
+    WrkResult,
+    WrkSettings,
+    median,
+    parse_wrk,
+    pip_install_times,
+    wrk,
+    wrk_background,
+)
 from peers import (  # noqa: E402
     BENCH_DIR,
     Devpi,
@@ -80,22 +95,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"all of {', '.join(READ_TARGETS)}); with it, no pip install row")
     parser.add_argument("--upload-clients", type=int, default=env_int("BENCH_UPLOAD_CLIENTS", 1),
                         help="concurrent `twine upload` processes, each with its share of every group (default 1)")
+    parser.add_argument("--web-load", action="store_true", default=os.environ.get("BENCH_WEB_LOAD", "") == "1",
+                        help="measure ours' pip read rows again while the web interface is under load")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
     args = parser.parse_args(argv)
     args.only = [t.strip() for t in args.only.split(",") if t.strip()]
-    if unknown := set(args.only) - set(READ_TARGETS):
-        parser.error(f"--only: unknown target(s) {sorted(unknown)}; choose from {list(READ_TARGETS)}")
+    if unknown := set(args.only) - {*READ_TARGETS, WEB_PAGE}:
+        parser.error(f"--only: unknown target(s) {sorted(unknown)}; choose from {[*READ_TARGETS, WEB_PAGE]}")
     args.port_base_explicit = args.port_base is not None or "BENCH_PORT_BASE" in os.environ
     if args.port_base is None:
         args.port_base = env_int("BENCH_PORT_BASE", 18000)
     return args
 
 
-# Offsets from the port base of everything a run listens on: ours (gateway and five services, nx-27017,
+# Offsets from the port base of everything a run listens on: ours (gateway and six services, nx-27017,
 # SeaweedFS's S3, master, volume and filer, each of those with its gRPC port +10000), the peers, nginx.
-PORT_OFFSETS = (*range(80, 86), 90, 91, 92, 17, 433, 10433, 500, 501, 502, 10500, 10501, 10502)
+PORT_OFFSETS = (*range(80, 87), 90, 91, 92, 17, 433, 10433, 500, 501, 502, 10500, 10501, 10502)
 
 
 def pick_port_base(preferred: int, explicit: bool) -> int | None:
@@ -173,6 +190,37 @@ def static_pages(ours: OurRegistry, corpus: corpus_mod.Corpus) -> dict[str, byte
             raise RuntimeError(f"GET {url} -> {status}")
         pages[path] = body
     return pages
+
+
+WEB_PAGE = "web package page"
+
+
+def web_rows(wrk_bin: str, ours: OurRegistry, corpus: corpus_mod.Corpus, settings: WrkSettings,
+             targets_of_ours: dict[str, str], with_load: bool) -> list[dict]:
+    """The web interface's package page (ours only); with `with_load`, ours' pip read rows again, each while
+    a second wrk keeps that page busy for the whole of it (warm-up included)."""
+    page = ours.web_package_url(corpus.small_name)
+    status, body, _ = http_get(page)
+    if status != 200 or corpus.small_name.encode() not in body:
+        raise RuntimeError(f"GET {page} -> {status}")
+    quiet = wrk(wrk_bin, page, settings)
+    log(f"{WEB_PAGE:24} {OURS:12} {quiet.requests_per_s:10.1f} req/s  p99 {quiet.p99_ms:8.1f} ms")
+    rows = [{"target": WEB_PAGE, "servers": {OURS: combine([quiet])}}]
+    if not with_load:
+        return rows
+    for target, url in targets_of_ours.items():
+        background = wrk_background(wrk_bin, page, settings, settings.warmup_s + settings.duration_s + 1)
+        try:
+            measured = wrk(wrk_bin, url, settings, PIP_ACCEPT)
+        finally:
+            web = parse_wrk(background.communicate(timeout=settings.warmup_s + settings.duration_s + 120)[0])
+        label = f"{target} (pip) + web load"
+        log(f"{label:24} {OURS:12} {measured.requests_per_s:10.1f} req/s  p99 {measured.p99_ms:8.1f} ms; "
+            f"web page meanwhile {web.requests_per_s:.1f} req/s")
+        rows.append({"target": label, "servers": {OURS: combine([measured])},
+                     "web_meanwhile": {"requests_per_s": web.requests_per_s, "p99_ms": web.p99_ms,
+                                       "errors": web.errors}})
+    return rows
 
 
 def combine(runs: list[WrkResult]) -> dict:
@@ -262,6 +310,10 @@ def render_table(results: dict, servers: list[str], settings: WrkSettings) -> st
         "from a per-replica LRU of recently downloaded files (128 MiB), else streamed from SeaweedFS; files of "
         "INDEX_SEND_FILE_MIN_SIZE (1 MiB) and more are sent by the gateway straight from SeaweedFS (X-Accel-Redirect). "
         "nginx-static: the same pages and files from disk (the ceiling).",
+        f"'{WEB_PAGE}': ours only (the web interface's page of the small package, anonymous, rendered by the web "
+        "service on each request from its page cache, which index.changed keeps true); '+ web load' rows: ours' "
+        "pip rows measured while a second wrk (same settings) loads that web page at the same time; compare them "
+        "with the quiet '(pip)' rows above.",
         "Every server logs every request, as it would in production (ours: the gateway's access log and one JSON "
         "line per request from index-api; devpi and pypiserver: one line each).",
         "Ratios above 1 mean ours is faster (pip install: peer time / our time). devpi checks the password with "
@@ -344,6 +396,9 @@ def main(argv: list[str]) -> int:
                         log(f"{label:24} {name:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
                             + (f"  {result.errors} errors" if result.errors else ""))
                 results["reads"].append({"target": label, "servers": {n: combine(r) for n, r in runs.items()}})
+        if not args.only or WEB_PAGE in args.only:
+            chosen = {t: u for t, u in urls[OURS].items() if not args.only or t in args.only}
+            results["reads"] += web_rows(wrk_bin, ours, corpus, settings, chosen, args.web_load)
         pip_times = {}
         for name, server in servers.items():
             if name == NGINX or args.only:

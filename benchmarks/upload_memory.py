@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/upload_memory.py [--sizes 1MB,100MB,2GB] [--json out.json]
 
-Starts its own registry (nx-27017, SeaweedFS, the four services and the gateway, exactly as the tests do) in
+Starts its own registry (nx-27017, SeaweedFS, the five services and the gateway, exactly as the tests do) in
 a temporary directory, then for each size:
 - uploads a generated wheel of that size through the gateway (twine's form, streamed with Content-Length,
   no client digests so the client's hashing is not timed), sampling every service's resident memory;

@@ -5,8 +5,8 @@
     .venv/bin/python deploy/docker/lock.py           # rewrite both files from the installed packages
     .venv/bin/python deploy/docker/lock.py --check   # exit 1 if either differs (tests/deploy runs this)
 
-- deploy/docker/constraints.txt: registry-shared's runtime dependency closure plus the build tools the
-  Dockerfiles install the local packages with; every image installs with it.
+- deploy/docker/constraints.txt: the runtime dependency closure of registry-shared and every service, plus
+  the build tools the Dockerfiles install the local packages with; every image installs with it.
 - requirements-dev.lock: the closure of everything `make` installs into .venv (requirements-dev.txt and
   the local packages); `make` installs with it as constraints, so the tests run on exactly the versions
   the images get, and a release on the package index changes nothing until someone runs `make lock`.
@@ -25,7 +25,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
-RUNTIME_ROOT = "registry-shared"
 BUILD_TOOLS = ("setuptools", "wheel")
 CONSTRAINTS = Path(__file__).with_name("constraints.txt")
 DEV_LOCK = REPO / "requirements-dev.lock"
@@ -84,7 +83,10 @@ def _render(header: str, pinned: dict[str, str]) -> str:
 
 
 def render_constraints() -> str:
-    pinned = closure([Requirement(RUNTIME_ROOT)], skip={canonicalize_name(RUNTIME_ROOT)})
+    # Every image installs its service with --no-deps: the services' own dependencies (jinja2 for the web
+    # interface, readme_renderer for the worker) are pinned here with registry-shared's.
+    local = local_packages()
+    pinned = closure([Requirement(name) for name in local], skip=set(local))
     for tool in BUILD_TOOLS:
         pinned[canonicalize_name(tool)] = metadata.version(tool)
     return _render(CONSTRAINTS_HEADER, pinned)

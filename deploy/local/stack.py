@@ -9,8 +9,9 @@
 The caller's environment passes through to every service. Launcher settings (environment):
   REGISTRY_VAR_DIR   data, logs, pid files (default <repo>/var)
   REGISTRY_VENV      the virtualenv with the services and tools (default <repo>/.venv)
-  REGISTRY_PORT      the gateway (default 8080); the services listen on the next five ports, or on
-                     STACK_UPLOAD_PORT, STACK_INDEX1_PORT, STACK_INDEX2_PORT, STACK_PROXY_PORT, STACK_WORKER_PORT
+  REGISTRY_PORT      the gateway (default 8080); the services listen on the next six ports, or on
+                     STACK_UPLOAD_PORT, STACK_INDEX1_PORT, STACK_INDEX2_PORT, STACK_PROXY_PORT, STACK_WORKER_PORT,
+                     STACK_WEB_PORT
   MONGODB_URL        if set, that server is used; else nx-27017 runs on STACK_MONGO_PORT (27017)
   S3_ENDPOINT        if set, that server is used; else SeaweedFS runs with S3 on STACK_S3_PORT (8333) and
                      master/volume/filer on STACK_WEED_PORT_BASE (19333) +0/+1/+2; each also +10000 for gRPC
@@ -107,6 +108,7 @@ def build_stack(env: dict[str, str]) -> Stack:
         "index2": _port(env, "STACK_INDEX2_PORT", gateway + 3),
         "proxy": _port(env, "STACK_PROXY_PORT", gateway + 4),
         "worker": _port(env, "STACK_WORKER_PORT", gateway + 5),
+        "web": _port(env, "STACK_WEB_PORT", gateway + 6),
     }
     base_url = f"http://127.0.0.1:{gateway}"
     bin_dir = venv / "bin"
@@ -142,6 +144,7 @@ def build_stack(env: dict[str, str]) -> Stack:
         ("index-api-1", "index_api", ports["index1"], "index-api-1", "index-api"),
         ("index-api-2", "index_api", ports["index2"], "index-api-2", "index-api"),
         ("proxy", "proxy", ports["proxy"], "proxy-1", None),
+        ("web", "registry_web", ports["web"], "web-1", "web"),
     ]
     prefix = env.get("STACK_REPLICA_PREFIX", "")
     for name, module, port, replica, backend in services:
@@ -403,6 +406,7 @@ def usage(stack: Stack) -> str:
         f"  set -a; . <({sys.executable} {Path(__file__).resolve()} env); set +a\n")
     return f"""
 The registry is up at {stack.base_url}   (logs: {stack.log_dir}/<name>.log; stop: make down)
+The web interface:    {stack.base_url}/   (sign in at {stack.base_url}/-/sign_in with a personal access token)
 
 {same_settings}  {admin} user create --username alice
   {admin} group create --path acme --visibility private

@@ -21,12 +21,13 @@ EXTERNAL_VALUES = CHART / "values-external.yaml"
 ROUTES = REPO / "deploy" / "k8s" / "routes.json"
 RELEASE = "pypi"
 NAMESPACE = "registry"
-# The four services: component name (routes.json backend), values key, `python -m` module.
+# The five services: component name (routes.json backend), values key, `python -m` module.
 SERVICES = {
     "upload-api": ("uploadApi", "upload_api"),
     "index-api": ("indexApi", "index_api"),
     "metadata-worker": ("metadataWorker", "metadata_worker"),
     "proxy": ("proxy", "proxy"),
+    "web": ("web", "registry_web"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 

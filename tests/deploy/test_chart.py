@@ -76,7 +76,7 @@ def test_no_image_floats(default_render: Rendered) -> None:
             assert tag not in ("latest", ""), f"{image}: floating tag"
 
 
-# ---- the four services ---------------------------------------------------------------------------
+# ---- the five services ---------------------------------------------------------------------------
 
 
 def test_a_deployment_and_service_per_service(default_render: Rendered) -> None:
@@ -154,9 +154,9 @@ def test_every_deployment_has_one_disruption_budget(default_render: Rendered) ->
             assert spec.get("maxUnavailable", 0) >= 1 or "minAvailable" in spec
 
 
-def test_index_api_and_proxy_scale_on_cpu(default_render: Rendered) -> None:
+def test_index_api_proxy_and_web_scale_on_cpu(default_render: Rendered) -> None:
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in default_render.of_kind("HorizontalPodAutoscaler")}
-    assert set(hpas) == {f"{FULLNAME}-index-api", f"{FULLNAME}-proxy"}
+    assert set(hpas) == {f"{FULLNAME}-index-api", f"{FULLNAME}-proxy", f"{FULLNAME}-web"}
     for name, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
         [metric] = hpa["spec"]["metrics"]

@@ -76,7 +76,7 @@ def test_without_the_gateway_the_ingress_goes_to_index_api(render) -> None:
     assert f"{FULLNAME}-gateway" not in rendered.names("Deployment")
     services = {i["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
                 for i in rendered.of_kind("Ingress")}
-    assert services == {f"{FULLNAME}-index-api", f"{FULLNAME}-upload-api"}
+    assert services == {f"{FULLNAME}-index-api", f"{FULLNAME}-upload-api", f"{FULLNAME}-web"}
 
 
 def test_the_gateway_pod_writes_only_to_tmp_and_its_cache(default_render: Rendered) -> None:
@@ -119,7 +119,8 @@ def with_addresses(conf: str, upstreams: dict[str, list[str]], listen: str, ngin
 def test_nginx_accepts_the_chart_gateway_config(default_render: Rendered, tmp_path: Path) -> None:
     (tmp_path / "tmp").mkdir()
     conf = with_addresses(chart_conf(default_render), {"index_api": ["127.0.0.1:9"], "upload_api": ["127.0.0.1:9"],
-                                                       "object_store": ["127.0.0.1:9"]}, "127.0.0.1:9", tmp_path)
+                                                       "web": ["127.0.0.1:9"], "object_store": ["127.0.0.1:9"]},
+                          "127.0.0.1:9", tmp_path)
     (tmp_path / "nginx.conf").write_text(conf)
     check = subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-e", "/dev/stderr", "-c",
                             str(tmp_path / "nginx.conf")], capture_output=True, text=True)
@@ -142,6 +143,7 @@ def chart_gateway(default_render: Rendered, registry_stack, tmp_path: Path) -> I
     conf = with_addresses(chart_conf(default_render), {
         "index_api": [urlsplit(u).netloc for u in registry_stack.index_replica_urls],
         "upload_api": [urlsplit(urls["upload-api"]).netloc],
+        "web": [urlsplit(urls["web"]).netloc],
         "object_store": [urlsplit(registry_stack.env["S3_ENDPOINT"]).netloc],
     }, f"127.0.0.1:{port}", tmp_path)
     (tmp_path / "nginx.conf").write_text(conf)

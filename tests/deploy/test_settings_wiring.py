@@ -19,6 +19,7 @@ SETTINGS_CLASSES = {
     "index-api": "index_api.settings:IndexSettings",
     "metadata-worker": "metadata_worker.settings:WorkerSettings",
     "proxy": "proxy.settings:ProxySettings",
+    "web": "registry_web.settings:WebSettings",
 }
 # Local-only: the port of the `make up` gateway, used to default REGISTRY_EXTERNAL_URL, which the chart sets.
 NOT_FOR_KUBERNETES = {"REGISTRY_PORT"}

@@ -143,6 +143,16 @@ async def test_delete_one_reports_what_it_deleted(db) -> None:
     assert await db.distributions.count_documents({}) == 1
 
 
+async def test_delete_many_by_a_time_before(db) -> None:
+    """The web interface removes expired sessions (`web_sessions`, inserted with datetimes) this way."""
+    now = datetime.now(UTC)
+    await db.web_sessions.insert_many([{"_id": "a", "expires_at": now - timedelta(hours=1)},
+                                       {"_id": "b", "expires_at": now + timedelta(hours=1)},
+                                       {"_id": "c", "expires_at": now - timedelta(seconds=1)}])
+    assert (await db.web_sessions.delete_many({"expires_at": {"$lt": now}})).deleted_count == 2
+    assert [doc["_id"] async for doc in db.web_sessions.find({})] == ["b"]
+
+
 # -- sequences -----------------------------------------------------------------------------------------
 async def test_find_one_and_update_inc_upsert_returns_the_new_value(db) -> None:
     for expected in (1, 2, 3):

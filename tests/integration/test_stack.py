@@ -59,8 +59,20 @@ def test_gateway_generates_a_correlation_id_and_logs_json(registry_stack: Regist
     assert lines[0]["service"] == "gateway" and lines[0]["status"] == response.status_code
 
 
-def test_unrouted_paths_get_a_json_404_from_the_gateway(registry_stack: RegistryStack) -> None:
-    response = requests.get(f"{registry_stack.base_url}/no/such/thing", timeout=10)
+def test_paths_outside_the_api_reach_the_web_interface(registry_stack: RegistryStack) -> None:
+    correlation_id = uuid.uuid4().hex
+    response = requests.get(f"{registry_stack.base_url}/no/such/thing", headers={"X-Request-Id": correlation_id},
+                            timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/html") and "<h1>Page not found</h1>" in response.text
+    wait_until(lambda: correlated(registry_stack, "web", correlation_id), 10, "web logging the request")
+    home = requests.get(f"{registry_stack.base_url}/", timeout=10)
+    assert home.status_code == 200 and "<h1>Packages you can read</h1>" in home.text
+
+
+@pytest.mark.parametrize("path", ["/-/ready", "/metrics"])
+def test_the_services_probes_and_metrics_stay_off_the_gateway(registry_stack: RegistryStack, path: str) -> None:
+    response = requests.get(f"{registry_stack.base_url}{path}", timeout=10)
     assert response.status_code == 404
     assert response.json() == {"message": "404 Not Found"}
 
@@ -80,7 +92,7 @@ def test_up_again_changes_nothing(registry_stack: RegistryStack) -> None:
 def test_down_stops_every_process_and_keeps_the_data(backing_services, tmp_path: Path) -> None:
     stack = RegistryStack(tmp_path / "var", backing_services, name="short-lived").up()
     pids = stack.pids()
-    assert set(pids) == {"upload-api", "index-api-1", "index-api-2", "proxy", "metadata-worker", "nginx"}
+    assert set(pids) == {"upload-api", "index-api-1", "index-api-2", "proxy", "metadata-worker", "web", "nginx"}
     stack.down()
     assert not list((stack.var_dir / "run").glob("*.pid"))
     for name, pid in pids.items():

@@ -250,11 +250,11 @@ async def app_clients(create_app: Callable[[Any], web.Application], settings: Ba
 
 # -- the whole registry --------------------------------------------------------------------------------
 class RegistryStack:
-    """The registry run by deploy/local/stack.py (gateway, four services, two index-api replicas) against
+    """The registry run by deploy/local/stack.py (gateway, five services, two index-api replicas) against
     the session's backing services. `env` is what registry-admin and other clients need."""
 
     def __init__(self, var_dir: Path, backing: BackingServices, name: str = "stack") -> None:
-        port = free_port_base(range(6))
+        port = free_port_base(range(7))
         names = service_env(backing, name)
         inherited = {k: v for k, v in os.environ.items()
                      if not k.startswith("STACK_") and k not in ("REGISTRY_EXTERNAL_URL", "REGISTRY_VAR_DIR")}
@@ -277,6 +277,7 @@ class RegistryStack:
             "index-api-2": f"http://127.0.0.1:{port + 3}",
             "proxy": f"http://127.0.0.1:{port + 4}",
             "metadata-worker": f"http://127.0.0.1:{port + 5}",
+            "web": f"http://127.0.0.1:{port + 6}",
         }
         self.index_replica_urls = [self.service_urls["index-api-1"], self.service_urls["index-api-2"]]
 

@@ -68,6 +68,18 @@ class CredentialResolver:
                              credential_id=job["_id"], job_project_id=job["project_id"])
         return ANONYMOUS
 
+    async def personal_token(self, token_id: int) -> Principal:
+        """The user of a personal access token named by its id (a web session remembers only that id);
+        401 once the token is revoked or expired, or its user is gone."""
+        personal = await self.tenancy.mongo.personal_tokens.find_one({"_id": token_id})
+        if personal is None or not _usable(personal):
+            raise Unauthorized()
+        user = await self.tenancy.find_user(personal["user_id"])
+        if user is None:
+            raise Unauthorized()
+        return Principal(kind=PrincipalKind.USER, user_id=user["_id"], admin=bool(user.get("admin")),
+                         scopes=frozenset(personal["scopes"]), credential_id=personal["_id"])
+
 
 class AccessFactsService:
     """Gathers what the pure access decisions need about a caller and a project or group."""

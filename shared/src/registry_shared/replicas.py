@@ -3,10 +3,11 @@
 A publisher confirm says the broker holds an `index.changed`, not that the replicas have dropped their
 cached pages: a client told 201 (or that a delete is done) could still be served the old page by a replica
 a few milliseconds behind. So an `index.changed` is announced, then awaited until every live index-api
-replica says it has applied it (`index.applied`, sent to the announcer's own queue), and only then does
-the upload get its verdict or the delete its answer. A `token.revoked` or `access.changed` is awaited
-the same way from every live index-api and upload-api replica (both cache credentials), so a revoked
-token is refused everywhere by the time `registry-admin token revoke` returns.
+and web replica says it has applied it (`index.applied`, sent to the announcer's own queue), and only then
+does the upload get its verdict or the delete its answer. A `token.revoked` or `access.changed` is awaited
+the same way from every live index-api, upload-api and web replica (all cache credentials), so a revoked
+token is refused everywhere, and its web sessions are over, by the time `registry-admin token revoke`
+returns.
 
 Liveness: each replica records a heartbeat in MongoDB (`replicas`, with its role) once it consumes events,
 renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
@@ -33,13 +34,14 @@ log = get_logger()
 
 ROLE = "index-api"
 UPLOAD_ROLE = "upload-api"
+WEB_ROLE = "web"  # its sessions end when their token is revoked; its package pages when they change
 HEARTBEAT_S = 2.0
 STALE_S = 3 * HEARTBEAT_S
 # Whose answers an announced event waits for: the replicas whose caches it changes.
 AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
-    IndexChanged: (ROLE,),
-    TokenRevoked: (ROLE, UPLOAD_ROLE),
-    AccessChanged: (ROLE, UPLOAD_ROLE),
+    IndexChanged: (ROLE, WEB_ROLE),  # the web interface caches package pages too
+    TokenRevoked: (ROLE, UPLOAD_ROLE, WEB_ROLE),
+    AccessChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
 }
 
 

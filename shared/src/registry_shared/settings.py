@@ -86,3 +86,12 @@ class ProxySettings(HttpSettings):
 
 class WorkerSettings(HttpSettings):
     worker_prefetch: int = 4
+
+
+class WebSettings(HttpSettings):
+    """The web interface (services/web, SPEC §11)."""
+
+    # Seconds a signed-in session lasts (it ends sooner when its token is revoked or expires).
+    web_session_ttl: float = Field(default=12 * 3600, gt=0)
+    # Seconds a token's state or an access decision is remembered (revocation events drop them at once).
+    auth_cache_ttl: float = 5.0

@@ -41,7 +41,7 @@ app.kubernetes.io/part-of: {{ include "registry.name" $root }}
 app.kubernetes.io/managed-by: {{ $root.Release.Service }}
 {{- end }}
 
-{{/* ---- the four services ---- */}}
+{{/* ---- the five services ---- */}}
 
 {{/*
 The services, as a YAML list: `name` is the component (and the backend name in routes.json), `values`
@@ -53,6 +53,7 @@ Service other than metrics scraping.
 - {name: index-api, values: indexApi, module: index_api}
 - {name: metadata-worker, values: metadataWorker, module: metadata_worker}
 - {name: proxy, values: proxy, module: proxy}
+- {name: web, values: web, module: registry_web}
 {{- end }}
 
 {{/* The values of the component that serves a routes.json backend; fails on an unknown backend. */}}

@@ -33,6 +33,7 @@ from registry_shared.records.packages import PackageRecord
 from registry_shared.topology import verdict_key
 
 from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
+from .readme import render_bounded
 
 log = structlog.get_logger()
 EDGE_INSPECTED = "(inspected by upload-api)"  # the metadata path of an inspection done at the edge
@@ -147,14 +148,19 @@ class IndexingService:
     async def _index(self, doc: StoredFile, event: DistributionStored, inspection: Inspection) -> StoredFile | None:
         """Store the core metadata, the package and the file's metadata; the file as now installable, None if
         it vanished."""
-        merged = merge_metadata(inspection.metadata, event.form.model_dump())
+        form = event.form.model_dump()
+        merged = merge_metadata(inspection.metadata, form)
+        # From the whole description (the stored one is cut at GitLab's 4,000 characters); off the loop.
+        description = inspection.metadata.get("description") or form.get("description")
+        readme = await asyncio.to_thread(render_bounded, str(description) if description else None,
+                                         str(merged.get("description_content_type") or "") or None)
         package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
                                 display_name=doc.display_name, display_version=doc.version)
         _, package_id = await asyncio.gather(
             self.files.put_core_metadata(doc.id, inspection.metadata_bytes), self.files.ensure_package(package))
         return await self.files.mark_installable(doc.id, IndexedFields.of(
             merged, package_id=package_id, metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
-            indexed_at=datetime.now(UTC)))
+            indexed_at=datetime.now(UTC), description_html=readme))
 
     async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
                         redelivered: bool = False, indexed_ms: float | None = None,

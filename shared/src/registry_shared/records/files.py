@@ -66,6 +66,8 @@ class StoredFile:
     metadata_sha256: str | None = None  # sha256 of the core metadata bytes
     indexed_at: datetime | None = None
     yanked: bool | str = False
+    # The README as sanitised HTML, rendered once by the worker (SPEC §11); None: no description.
+    description_html: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> StoredFile:
@@ -88,6 +90,7 @@ class StoredFile:
             author_email=get("author_email"), requires_python=get("requires_python"),
             requires_dist=tuple(get("requires_dist") or ()), metadata_sha256=get("metadata_sha256"),
             indexed_at=stored_time(get("indexed_at")), yanked=get("yanked") or False,
+            description_html=get("description_html"),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -137,10 +140,11 @@ class IndexedFields:
     author_email: str | None = None
     requires_python: str | None = None
     requires_dist: tuple[str, ...] = ()
+    description_html: str | None = None
 
     @classmethod
     def of(cls, metadata: Mapping[str, object], *, package_id: int, metadata_sha256: str,
-           indexed_at: datetime) -> IndexedFields:
+           indexed_at: datetime, description_html: str | None = None) -> IndexedFields:
         """From `domain.metadata.merge_metadata`'s result (already truncated)."""
         def text(name: str) -> str | None:
             value = metadata.get(name)
@@ -151,7 +155,7 @@ class IndexedFields:
                    metadata_version=text("metadata_version"), summary=text("summary"),
                    description=text("description"), description_content_type=text("description_content_type"),
                    keywords=text("keywords"), author_email=text("author_email"),
-                   requires_python=text("requires_python"),
+                   requires_python=text("requires_python"), description_html=description_html,
                    requires_dist=tuple(str(r) for r in requires) if isinstance(requires, (list, tuple)) else ())
 
     def to_set(self) -> dict[str, Any]:
