@@ -26,7 +26,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from .adapters.amqp import Broker
 from .adapters.mongo import Mongo
-from .events import AccessChanged, Event, IndexApplied, IndexChanged, TokenRevoked
+from .events import AccessChanged, Event, IndexApplied, IndexChanged, PackageStatusChanged, PolicyChanged, TokenRevoked
 from .logging import get_logger
 
 log = get_logger()
@@ -40,6 +40,8 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     IndexChanged: (ROLE,),
     TokenRevoked: (ROLE, UPLOAD_ROLE),
     AccessChanged: (ROLE, UPLOAD_ROLE),
+    PolicyChanged: (ROLE, UPLOAD_ROLE),
+    PackageStatusChanged: (ROLE, UPLOAD_ROLE),
 }
 
 
