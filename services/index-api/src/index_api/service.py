@@ -160,7 +160,7 @@ class ReadService:
             raise PackageNotFound()
         if not await self.forwarding_enabled(scope):
             raise PackageNotFound()
-        log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalized)
+        log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalized, policy_levels=len(policy.levels))
         return await self.forwarder.forward(scope, normalized, request, policy)
 
     async def forward_file(self, scope: ReadScope, sha256: str, filename: str,

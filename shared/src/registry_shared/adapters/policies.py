@@ -36,7 +36,8 @@ class PolicyRepository:
 
     async def put(self, key: str, policy: PolicyDocument) -> None:
         fields = {**policy.to_json(), "updated_at": datetime.now(UTC)}
-        await self.policies.replace_one({"_id": key}, fields, upsert=True)
+        # `$set` of every field rather than replace_one: the operation tests/integration pins on nx-27017.
+        await self.policies.update_one({"_id": key}, {"$set": fields}, upsert=True)
 
     async def status(self, project_id: int, name: str) -> PackageStatus | None:
         doc = await self.statuses.find_one({"_id": f"{project_id}:{name}"})
@@ -50,10 +51,10 @@ class PolicyRepository:
         return out
 
     async def set_status(self, status: PackageStatus) -> None:
-        await self.statuses.replace_one(
+        await self.statuses.update_one(
             {"_id": f"{status.project_id}:{status.name}"},
-            {"project_id": status.project_id, "name": status.name, "status": status.status.value,
-             "reason": status.reason, "updated_at": datetime.now(UTC)}, upsert=True)
+            {"$set": {"project_id": status.project_id, "name": status.name, "status": status.status.value,
+                      "reason": status.reason, "updated_at": datetime.now(UTC)}}, upsert=True)
 
 
 def _document(doc: dict[str, Any]) -> PolicyDocument:

@@ -125,7 +125,7 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> dict[str, A
     commands = await Commands.open(settings)
     try:
         handler: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]] = getattr(
-            commands, f"{args.area.replace('-', '_')}_{args.action}")
+            commands, f"{args.area.replace('-', '_')}_{args.action.replace('-', '_')}")
         return await handler(args)
     finally:
         await commands.close()
