@@ -80,6 +80,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"all of {', '.join(READ_TARGETS)}); with it, no pip install row")
     parser.add_argument("--upload-clients", type=int, default=env_int("BENCH_UPLOAD_CLIENTS", 1),
                         help="concurrent `twine upload` processes, each with its share of every group (default 1)")
+    parser.add_argument("--policy", action="store_true", default=os.environ.get("BENCH_POLICY") == "1",
+                        help="also measure each read row of ours with a supply-chain policy on the benchmarked "
+                             "project (a 72 h cooldown and 1,000 blocked rules matching nothing in the corpus), "
+                             "right after the row without it: rows marked [policy]")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
@@ -344,6 +348,9 @@ def main(argv: list[str]) -> int:
                         log(f"{label:24} {name:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
                             + (f"  {result.errors} errors" if result.errors else ""))
                 results["reads"].append({"target": label, "servers": {n: combine(r) for n, r in runs.items()}})
+                if args.policy:
+                    results["reads"].append(policy_row(ours, label, urls[OURS][target], wrk_bin, settings, accept,
+                                                       args.rounds))
         pip_times = {}
         for name, server in servers.items():
             if name == NGINX or args.only:
@@ -373,6 +380,32 @@ def main(argv: list[str]) -> int:
             (BENCH_DIR / "kept.json").write_text(json.dumps({"env": ours.env, "pids": peer_pids}))
         else:
             stop_all([*servers.values(), *([static] if static and NGINX not in servers else [])])
+
+
+def bench_policy() -> str:
+    """SPEC §9 policy of the [policy] rows: a cooldown (upstream files only, so the corpus stays listed) and
+    1,000 blocked rules (990 exact names, 10 wildcards) that none of the corpus's names match."""
+    blocked = [{"name": f"blocked-pkg-{i}", "versions": "*" if i % 2 else f">={i % 7},<{i % 7 + 1}",
+                "reason": f"MAL-BENCH-{i}"} for i in range(990)]
+    blocked += [{"name": f"evil-{i}-*", "versions": "*", "reason": f"MAL-BENCH-W{i}"} for i in range(10)]
+    return json.dumps({"cooldown_hours": 72, "blocked": blocked})
+
+
+def policy_row(ours: OurRegistry, label: str, url: str, wrk_bin: str, settings: WrkSettings, accept: str | None,
+               rounds: int) -> dict:
+    """One read row of ours with the bench policy set (registry-admin returns once every replica applies it),
+    measured right after the same row without it; the policy is removed again afterwards."""
+    ours.admin("policy", "set", "--project", "bench/registry", "--json", bench_policy())
+    try:
+        runs = []
+        for _ in range(rounds):
+            result = wrk(wrk_bin, url, settings, accept)
+            runs.append(result)
+            log(f"{label + ' [policy]':24} {OURS:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
+                + (f"  {result.errors} errors" if result.errors else ""))
+    finally:
+        ours.admin("policy", "set", "--project", "bench/registry", "--json", "{}")
+    return {"target": f"{label} [policy]", "servers": {OURS: combine(runs)}}
 
 
 def stop_all(servers: list[Server]) -> None:
