@@ -339,6 +339,7 @@ def main(argv: list[str]) -> int:
             for accept in (None, PIP_ACCEPT):
                 label = f"{target} (pip)" if accept else target
                 runs: dict[str, list[WrkResult]] = {name: [] for name in names}
+                with_policy: list[WrkResult] = []
                 for round_no in range(args.rounds):
                     # Rotate who goes first, so a noisy neighbour does not always hit the same server.
                     shift = (len(results["reads"]) + round_no) % len(names)
@@ -347,10 +348,11 @@ def main(argv: list[str]) -> int:
                         runs[name].append(result)
                         log(f"{label:24} {name:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
                             + (f"  {result.errors} errors" if result.errors else ""))
+                    if args.policy:  # right after ours without it, in every round
+                        with_policy.append(policy_run(ours, label, urls[OURS][target], wrk_bin, settings, accept))
                 results["reads"].append({"target": label, "servers": {n: combine(r) for n, r in runs.items()}})
-                if args.policy:
-                    results["reads"].append(policy_row(ours, label, urls[OURS][target], wrk_bin, settings, accept,
-                                                       args.rounds))
+                if with_policy:
+                    results["reads"].append({"target": f"{label} [policy]", "servers": {OURS: combine(with_policy)}})
         pip_times = {}
         for name, server in servers.items():
             if name == NGINX or args.only:
@@ -391,21 +393,18 @@ def bench_policy() -> str:
     return json.dumps({"cooldown_hours": 72, "blocked": blocked})
 
 
-def policy_row(ours: OurRegistry, label: str, url: str, wrk_bin: str, settings: WrkSettings, accept: str | None,
-               rounds: int) -> dict:
-    """One read row of ours with the bench policy set (registry-admin returns once every replica applies it),
-    measured right after the same row without it; the policy is removed again afterwards."""
+def policy_run(ours: OurRegistry, label: str, url: str, wrk_bin: str, settings: WrkSettings,
+               accept: str | None) -> WrkResult:
+    """One wrk run of ours with the bench policy set (registry-admin returns once every replica applies it),
+    right after the same run without it; the policy is removed again afterwards."""
     ours.admin("policy", "set", "--project", "bench/registry", "--json", bench_policy())
     try:
-        runs = []
-        for _ in range(rounds):
-            result = wrk(wrk_bin, url, settings, accept)
-            runs.append(result)
-            log(f"{label + ' [policy]':24} {OURS:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
-                + (f"  {result.errors} errors" if result.errors else ""))
+        result = wrk(wrk_bin, url, settings, accept)
     finally:
         ours.admin("policy", "set", "--project", "bench/registry", "--json", "{}")
-    return {"target": f"{label} [policy]", "servers": {OURS: combine(runs)}}
+    log(f"{label + ' [policy]':24} {OURS:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
+        + (f"  {result.errors} errors" if result.errors else ""))
+    return result
 
 
 def stop_all(servers: list[Server]) -> None:
