@@ -118,3 +118,13 @@ async def test_a_quarantine_hides_that_projects_files_only() -> None:
     assert page is not None and b'<meta name="pypi:project-status" content="quarantined">' in page.body
     assert b"pkg-2.0" not in page.body
     assert b'<meta name="pypi:repository-version" content="1.4">' in page.body
+
+
+def test_the_audited_address_is_the_one_the_gateway_saw() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from index_api.policy_api import client_ip
+
+    spoofed = make_mocked_request("PUT", "/", headers={"X-Forwarded-For": "6.6.6.6, 10.1.2.3"})
+    assert client_ip(spoofed) == "10.1.2.3"
+    assert client_ip(make_mocked_request("PUT", "/", headers={"X-Forwarded-For": "10.1.2.4"})) == "10.1.2.4"

@@ -54,7 +54,7 @@ async def put_policy(request: web.Request, kind: str) -> web.Response:
     doc, principal = await _manager(request, kind, write=True)
     policy = parse_policy(await _json_body(request))
     saved = await request.app[POLICY_ADMIN].replace(kind, doc["_id"], policy, principal.log_fields(),
-                                                    request.remote or "", request.get(CORRELATION_ID))
+                                                    client_ip(request), request.get(CORRELATION_ID))
     return web.json_response(saved.to_json())
 
 
@@ -67,7 +67,7 @@ async def put_instance_policy(request: web.Request) -> web.Response:
     principal = await _admin(request, write=True)
     policy = parse_policy(await _json_body(request))
     saved = await request.app[POLICY_ADMIN].replace("instance", None, policy, principal.log_fields(),
-                                                    request.remote or "", request.get(CORRELATION_ID))
+                                                    client_ip(request), request.get(CORRELATION_ID))
     return web.json_response(saved.to_json())
 
 
@@ -79,7 +79,7 @@ async def put_status(request: web.Request) -> web.Response:
     status, reason = parse_status(await _json_body(request))
     saved = await request.app[POLICY_ADMIN].set_status(
         PackageStatus(project["_id"], normalize_name(name), status, reason), principal.log_fields(),
-        request.remote or "", request.get(CORRELATION_ID))
+        client_ip(request), request.get(CORRELATION_ID))
     return web.json_response(saved.to_json())
 
 
@@ -104,6 +104,14 @@ async def _principal(request: web.Request, scope: str) -> Principal:
     principal = await request.app[ACCESS].authenticate(*api_credentials(request))
     fields.update(principal.log_fields())  # ids and kinds only, never the secret
     return principal
+
+
+def client_ip(request: web.Request) -> str:
+    """The caller's address for the audit trail: the gateway appends the address it saw to
+    X-Forwarded-For (anything before it is what the client claimed), else the connection's peer."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    return last or request.remote or ""
 
 
 async def _json_body(request: web.Request) -> object:
