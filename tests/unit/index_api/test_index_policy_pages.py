@@ -6,10 +6,13 @@ import json
 import time
 from typing import Any
 
+from aiohttp.test_utils import make_mocked_request
+
 from index_api.access import AccessCaches, ReadScope
 from index_api.cache import PageCache
 from index_api.pages import CachedPage
 from index_api.policy import ReadPolicy
+from index_api.policy_api import client_ip
 from index_api.service import ReadService, RedirectForwarder
 from registry_shared.adapters.policies import PolicyBook
 from registry_shared.domain.simple import HTML_TYPE, JSON_TYPE, FileEntry
@@ -121,10 +124,6 @@ async def test_a_quarantine_hides_that_projects_files_only() -> None:
 
 
 def test_the_audited_address_is_the_one_the_gateway_saw() -> None:
-    from aiohttp.test_utils import make_mocked_request
-
-    from index_api.policy_api import client_ip
-
     spoofed = make_mocked_request("PUT", "/", headers={"X-Forwarded-For": "6.6.6.6, 10.1.2.3"})
     assert client_ip(spoofed) == "10.1.2.3"
     assert client_ip(make_mocked_request("PUT", "/", headers={"X-Forwarded-For": "10.1.2.4"})) == "10.1.2.4"
