@@ -58,17 +58,23 @@ class ReadPolicy:
         self.repo = repo
         self.clock = clock
         self._group_chains: dict[int, dict[int, tuple[str, ...]]] = {}
+        self._scope_chains: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def drop(self) -> None:
         self.book.drop()
-        self._group_chains.clear()
+        self.drop_groups()
 
     def drop_groups(self) -> None:
+        """Which groups hold which projects may have changed (a project's first upload, a move)."""
         self._group_chains.clear()
+        self._scope_chains.clear()
 
     async def scope_policy(self, scope: ReadScope) -> EffectivePolicy:
         """The levels of the scope itself: for proxied files and reserved names."""
-        return await self.book.effective(chain_of(scope.kind, scope.doc))
+        chain = self._scope_chains.get((scope.kind, scope.id))
+        if chain is None:
+            chain = self._scope_chains[(scope.kind, scope.id)] = chain_of(scope.kind, scope.doc)
+        return await self.book.effective(chain)
 
     async def page_policy(self, scope: ReadScope, name: str) -> PagePolicy | None:
         """None when no policy and no status exists anywhere (pages render as they always did)."""

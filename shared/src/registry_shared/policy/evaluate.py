@@ -87,15 +87,18 @@ class CompiledPolicy:
     def has_time_rules(self) -> bool:
         return bool(self.cooldown_s) or self.cutoff is not None
 
+    def rules_for(self, name: str) -> tuple[_Rule, ...]:
+        """This level's blocked rules whose name pattern matches the (normalised) name."""
+        rules = tuple(self.exact.get(name, ()))
+        if self.any_wild is not None and self.any_wild.fullmatch(name):
+            rules += tuple(rule for pattern, rule in self.wild if pattern.fullmatch(name))
+        return rules
+
     def blocked(self, name: str, version: Version | None, filename: str) -> str | None:
         """The reason of the first rule blocking this file, else None."""
-        for rule in self.exact.get(name, ()):
+        for rule in self.rules_for(name):
             if rule.matches(version, filename):
                 return rule.reason
-        if self.any_wild is not None and self.any_wild.fullmatch(name):
-            for pattern, rule in self.wild:
-                if pattern.fullmatch(name) and rule.matches(version, filename):
-                    return rule.reason
         return None
 
     def timing(self, name: str, upload_time: float | None, local: bool, now: float) -> Verdict:
@@ -117,11 +120,20 @@ def compile_policy(doc: PolicyDocument) -> CompiledPolicy:
     return CompiledPolicy(doc)
 
 
-@dataclass(frozen=True)
 class EffectivePolicy:
-    """The levels that apply to a file (instance, groups above, project), empty ones left out."""
+    """The levels that apply to a file (instance, groups above, project), empty ones left out.
 
-    levels: tuple[CompiledPolicy, ...] = ()
+    What one name meets is remembered per name (its blocked rules across levels, whether a cooldown skips
+    it), so a page of many files of one name, or the next download of it, costs dict lookups.
+    """
+
+    __slots__ = ("levels", "_local_time", "_upstream_time", "_rules")
+
+    def __init__(self, levels: tuple[CompiledPolicy, ...] = ()) -> None:
+        self.levels = levels
+        self._local_time = any(level.has_time_rules and level.applies_to_local for level in levels)
+        self._upstream_time = any(level.has_time_rules for level in levels)
+        self._rules: dict[str, tuple[tuple[CompiledPolicy, tuple[_Rule, ...]], ...]] = {}
 
     @classmethod
     def of(cls, levels: Iterable[CompiledPolicy | None]) -> EffectivePolicy:
@@ -130,28 +142,50 @@ class EffectivePolicy:
     def __bool__(self) -> bool:
         return bool(self.levels)
 
+    def __repr__(self) -> str:
+        return f"EffectivePolicy({len(self.levels)} levels)"
+
     def reserves(self, name: str) -> bool:
         """Whether some level reserves the (normalised) name: it is never looked up upstream."""
         return any(name in level.reserved for level in self.levels)
 
+    def _rules_for(self, name: str) -> tuple[tuple[CompiledPolicy, tuple[_Rule, ...]], ...]:
+        found = self._rules.get(name)
+        if found is None:
+            found = tuple((level, rules) for level in self.levels if (rules := level.rules_for(name)))
+            if len(self._rules) > 65_536:
+                self._rules.clear()
+            self._rules[name] = found
+        return found
+
+    def passes_all(self, name: str, local: bool) -> bool:
+        """Whether every file of the name is offered whatever its version or age (no rule concerns it)."""
+        return not self._rules_for(name) and not (self._local_time if local else self._upstream_time)
+
     def blocked_reason(self, name: str, version: str, filename: str) -> str | None:
         """The reason of the first blocked rule (of any level) this file matches, else None."""
+        by_level = self._rules_for(name)
+        if not by_level:
+            return None
         parsed = _version(version)
-        for level in self.levels:
-            reason = level.blocked(name, parsed, filename)
-            if reason is not None:
-                return reason
+        for _level, rules in by_level:
+            for rule in rules:
+                if rule.matches(parsed, filename):
+                    return rule.reason
         return None
 
-    def evaluate(self, name: str, version: str, filename: str, upload_time: float | None, local: bool,
-                 now: float) -> Verdict:
+    def evaluate(self, name: str, version: str, filename: str, upload_time: str | datetime | float | None,
+                 local: bool, now: float) -> Verdict:
         """Blocked first (403 whatever the age), then cutoff (never matures), then cooldown (matures)."""
         reason = self.blocked_reason(name, version, filename)
         if reason is not None:
             return Verdict(Withheld.BLOCKED, reason)
+        if not (self._local_time if local else self._upstream_time):
+            return OFFERED
+        when = upload_time if isinstance(upload_time, float) else epoch(upload_time)
         verdict = OFFERED
         for level in self.levels:
-            found = level.timing(name, upload_time, local, now)
+            found = level.timing(name, when, local, now)
             if found.withheld is Withheld.CUTOFF or (found.withheld is Withheld.COOLDOWN and found.matures_at is None):
                 return found
             if found.withheld is not None and (verdict.matures_at or 0) < (found.matures_at or 0):
@@ -201,12 +235,16 @@ def filter_entries(name: str, entries: Sequence[FileEntry], policy_of: Callable[
                    local: bool, now: float) -> Filtered:
     """The files of one name's page that their effective policy offers now."""
     out = Filtered([])
+    passes: dict[int, bool] = {}  # by policy: most pages meet one or two, and most names no rule at all
     for entry in entries:
         policy = policy_of(entry)
-        if not policy:
+        offered = passes.get(id(policy))
+        if offered is None:
+            offered = passes[id(policy)] = not policy or policy.passes_all(name, local)
+        if offered:
             out.kept.append(entry)
             continue
-        verdict = policy.evaluate(name, entry.version, entry.filename, epoch(entry.upload_time), local, now)
+        verdict = policy.evaluate(name, entry.version, entry.filename, entry.upload_time, local, now)
         if verdict.offered:
             out.kept.append(entry)
             continue
