@@ -43,6 +43,9 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     PolicyChanged: (ROLE, UPLOAD_ROLE),
     PackageStatusChanged: (ROLE, UPLOAD_ROLE),
 }
+# Rare administrative changes whose caller must find them applied everywhere (SPEC §9 "by the time its PUT
+# returns"): worth a longer bounded wait than an upload's INDEX_APPLIED_TIMEOUT when replicas are busy.
+MIN_WAIT_S: dict[type[Event], float] = {PolicyChanged: 15.0, PackageStatusChanged: 15.0}
 
 
 class ReplicaRegistry:
@@ -122,12 +125,14 @@ class Announcer:
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
         roles = AWAITED_ROLES.get(type(event))
         if roles and self.reply_to:
-            await self.announce(event, correlation_id, routing_key, roles)
+            await self.announce(event, correlation_id, routing_key, roles,
+                                wait_s=max(self.timeout, MIN_WAIT_S.get(type(event), 0.0)))
         else:
             await self.broker.publish(event, correlation_id, routing_key)
 
     async def announce(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
-                       roles: tuple[str, ...] = (ROLE,)) -> None:
+                       roles: tuple[str, ...] = (ROLE,), wait_s: float | None = None) -> None:
+        wait_s = self.timeout if wait_s is None else wait_s
         pending = await self.registry.live(roles)  # a fresh set, emptied as the replicas answer
         message_id = uuid.uuid4().hex
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -137,10 +142,10 @@ class Announcer:
                                       reply_to=self.reply_to)
             if pending:
                 try:
-                    await asyncio.wait_for(done, self.timeout)
+                    await asyncio.wait_for(done, wait_s)
                 except TimeoutError:
                     log.warning("index_change_not_applied", kind=event.kind, replicas=sorted(pending),
-                                timeout_s=self.timeout)
+                                timeout_s=wait_s)
         finally:
             self._waiting.pop(message_id, None)
 

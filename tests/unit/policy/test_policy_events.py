@@ -2,7 +2,11 @@
 answers a publisher waits for."""
 from __future__ import annotations
 
-from registry_shared import topology
+import time
+
+import pytest
+
+from registry_shared import replicas, topology
 from registry_shared.events import EVENT_TYPES, PackageStatusChanged, PolicyChanged, parse_event
 from registry_shared.replicas import AWAITED_ROLES, ROLE, UPLOAD_ROLE
 
@@ -27,3 +31,26 @@ def test_every_index_and_upload_replica_hears_and_answers_them() -> None:
     for kind in (PolicyChanged.kind, PackageStatusChanged.kind):
         assert kind in topology.INDEX_REPLICA_BINDINGS and kind in topology.POLICY_BINDINGS
     assert AWAITED_ROLES[PolicyChanged] == AWAITED_ROLES[PackageStatusChanged] == (ROLE, UPLOAD_ROLE)
+
+
+class _Broker:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish(self, event: object, correlation_id: object, routing_key: object = None,
+                      **_fields: object) -> None:
+        self.published.append(type(event).__name__)
+
+
+class _Registry:
+    async def live(self, roles: tuple[str, ...]) -> set[str]:
+        return {"silent-replica"}  # alive, never answers
+
+
+async def test_a_policy_change_waits_longer_than_an_upload_for_busy_replicas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(replicas.MIN_WAIT_S, PolicyChanged, 0.3)
+    announcer = replicas.Announcer(_Broker(), _Registry(), timeout=0.01)  # type: ignore[arg-type]
+    announcer.reply_to = "q"
+    started = time.monotonic()
+    await announcer.publish(PolicyChanged(scope_type="instance"), None)
+    assert time.monotonic() - started >= 0.3  # bounded: a silent replica delays it, never blocks it
