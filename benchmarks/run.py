@@ -97,6 +97,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="concurrent `twine upload` processes, each with its share of every group (default 1)")
     parser.add_argument("--web-load", action="store_true", default=os.environ.get("BENCH_WEB_LOAD", "") == "1",
                         help="measure ours' pip read rows again while the web interface is under load")
+    parser.add_argument("--policy", action="store_true", default=os.environ.get("BENCH_POLICY") == "1",
+                        help="also measure each read row of ours with a supply-chain policy on the benchmarked "
+                             "project (a 72 h cooldown and 1,000 blocked rules matching nothing in the corpus), "
+                             "right after the row without it: rows marked [policy]")
     parser.add_argument("--keep", action="store_true", help="leave the servers running at the end (for profiling)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, then exit")
     parser.add_argument("--json", type=Path, help="also write the results here (default .bench/results.json)")
@@ -387,6 +391,7 @@ def main(argv: list[str]) -> int:
             for accept in (None, PIP_ACCEPT):
                 label = f"{target} (pip)" if accept else target
                 runs: dict[str, list[WrkResult]] = {name: [] for name in names}
+                with_policy: list[WrkResult] = []
                 for round_no in range(args.rounds):
                     # Rotate who goes first, so a noisy neighbour does not always hit the same server.
                     shift = (len(results["reads"]) + round_no) % len(names)
@@ -395,7 +400,11 @@ def main(argv: list[str]) -> int:
                         runs[name].append(result)
                         log(f"{label:24} {name:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
                             + (f"  {result.errors} errors" if result.errors else ""))
+                    if args.policy:  # right after ours without it, in every round
+                        with_policy.append(policy_run(ours, label, urls[OURS][target], wrk_bin, settings, accept))
                 results["reads"].append({"target": label, "servers": {n: combine(r) for n, r in runs.items()}})
+                if with_policy:
+                    results["reads"].append({"target": f"{label} [policy]", "servers": {OURS: combine(with_policy)}})
         if not args.only or WEB_PAGE in args.only:
             chosen = {t: u for t, u in urls[OURS].items() if not args.only or t in args.only}
             results["reads"] += web_rows(wrk_bin, ours, corpus, settings, chosen, args.web_load)
@@ -428,6 +437,29 @@ def main(argv: list[str]) -> int:
             (BENCH_DIR / "kept.json").write_text(json.dumps({"env": ours.env, "pids": peer_pids}))
         else:
             stop_all([*servers.values(), *([static] if static and NGINX not in servers else [])])
+
+
+def bench_policy() -> str:
+    """SPEC §9 policy of the [policy] rows: a cooldown (upstream files only, so the corpus stays listed) and
+    1,000 blocked rules (990 exact names, 10 wildcards) that none of the corpus's names match."""
+    blocked = [{"name": f"blocked-pkg-{i}", "versions": "*" if i % 2 else f">={i % 7},<{i % 7 + 1}",
+                "reason": f"MAL-BENCH-{i}"} for i in range(990)]
+    blocked += [{"name": f"evil-{i}-*", "versions": "*", "reason": f"MAL-BENCH-W{i}"} for i in range(10)]
+    return json.dumps({"cooldown_hours": 72, "blocked": blocked})
+
+
+def policy_run(ours: OurRegistry, label: str, url: str, wrk_bin: str, settings: WrkSettings,
+               accept: str | None) -> WrkResult:
+    """One wrk run of ours with the bench policy set (registry-admin returns once every replica applies it),
+    right after the same run without it; the policy is removed again afterwards."""
+    ours.admin("policy", "set", "--project", "bench/registry", "--json", bench_policy())
+    try:
+        result = wrk(wrk_bin, url, settings, accept)
+    finally:
+        ours.admin("policy", "set", "--project", "bench/registry", "--json", "{}")
+    log(f"{label + ' [policy]':24} {OURS:12} {result.requests_per_s:10.1f} req/s  p99 {result.p99_ms:8.1f} ms"
+        + (f"  {result.errors} errors" if result.errors else ""))
+    return result
 
 
 def stop_all(servers: list[Server]) -> None:

@@ -291,3 +291,16 @@ async def test_known_gap_datetimes_written_by_set_read_back_as_strings(db) -> No
     await db.docs.insert_one({"_id": 1})
     await db.docs.update_one({"_id": 1}, {"$set": {"at": datetime(2026, 1, 2, tzinfo=UTC)}})
     assert isinstance((await db.docs.find_one({"_id": 1}))["at"], str)  # MongoDB: a datetime
+
+
+async def test_known_gap_replace_one_upsert_inserts_nothing(db) -> None:
+    """nx-27017 gap (contracts.md): `replace_one(..., upsert=True)` on a missing `_id` reports success and
+    stores nothing (MongoDB inserts). Hence policies and statuses are written with `update_one` + `$set`."""
+    await db.policies.replace_one({"_id": "instance"}, {"cooldown_hours": 1}, upsert=True)
+    stored = await db.policies.find_one({"_id": "instance"})
+    assert stored is None  # MongoDB: {"_id": "instance", "cooldown_hours": 1}
+    await db.policies.update_one({"_id": "group:1"}, {"$set": {"cooldown_hours": 2, "blocked": []}}, upsert=True)
+    await db.policies.update_one({"_id": "group:1"}, {"$set": {"cooldown_hours": 3, "blocked": [{"n": 1}]}},
+                                 upsert=True)
+    assert await db.policies.find_one({"_id": "group:1"}) == {"_id": "group:1", "cooldown_hours": 3,
+                                                               "blocked": [{"n": 1}]}

@@ -89,3 +89,25 @@ def test_mistakes_are_clear(admin, args, needle) -> None:
     if args[0] == "token":
         admin("user", "create", "--username", "bob")
     assert needle in admin(*args, ok=False)
+
+
+def test_policy_commands(admin, tmp_path: Path) -> None:
+    admin("group", "create", "--path", "acme")
+    admin("project", "create", "--path", "acme/api")
+    set_ = admin("policy", "set", "--group", "acme", "--json", '{"cooldown_hours": 72, "cooldown_exempt": ["Acme_*"]}')
+    assert (set_["scope_type"], set_["scope_id"], set_["policy"]["cooldown_exempt"]) == ("group", 1, ["acme-*"])
+    assert admin("policy", "show", "--group", "acme")["policy"] == set_["policy"]
+    assert admin("policy", "show")["policy"]["blocked"] == []  # the instance's: every field, defaults
+    assert "cooldown_hours is invalid" in admin("policy", "set", "--instance", "--json", '{"cooldown_hours": -1}',
+                                                 ok=False)
+    assert "not valid JSON" in admin("policy", "set", "--instance", "--json", "{", ok=False)
+    assert "not found" in admin("policy", "set", "--project", "acme/nope", "--json", "{}", ok=False)
+    (tmp_path / "MAL-1.json").write_text(json.dumps({"id": "MAL-1", "affected": [
+        {"package": {"ecosystem": "PyPI", "name": "evil"}, "versions": ["1.0"]}]}))
+    imported = admin("policy", "import-osv", str(tmp_path), "--project", "acme/api")
+    assert imported["policy"]["blocked"] == [{"name": "evil", "versions": "==1.0", "reason": "MAL-1"}]
+    assert admin("policy", "import-osv", str(tmp_path), "--project", "acme/api")["policy"]["blocked"] == \
+        imported["policy"]["blocked"]  # importing again replaces the advisory's rules
+    assert "no such file" in admin("policy", "import-osv", str(tmp_path / "missing"), ok=False)
+    (tmp_path / "bad.json").write_text("[]")
+    assert "needs an id" in admin("policy", "import-osv", str(tmp_path), ok=False)

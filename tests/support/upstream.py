@@ -39,6 +39,7 @@ class FakeFile:
     yanked: str | bool = False
     metadata: bytes | None = None  # served as PEP 658 `.metadata` and advertised
     advertised_size: int | None = None  # JSON pages say `size`: the content's length unless set
+    upload_time: str | None = "2024-05-06T07:08:09Z"  # JSON pages' `upload-time`; None leaves it out
 
     @property
     def sha256(self) -> str:
@@ -134,9 +135,11 @@ class FakeUpstream:
         for f in files:
             item: dict[str, object] = {
                 "filename": f.filename, "url": f"../../files/{f.filename}", "hashes": {"sha256": f.advertised_sha256},
-                "requires-python": f.requires_python, "yanked": f.yanked, "upload-time": "2024-05-06T07:08:09Z",
+                "requires-python": f.requires_python, "yanked": f.yanked,
                 "core-metadata": {"sha256": hashlib.sha256(f.metadata).hexdigest()} if f.metadata else False,
             }
+            if f.upload_time is not None:
+                item["upload-time"] = f.upload_time
             item["size"] = len(f.content) if f.advertised_size is None else f.advertised_size
             out.append(item)
         return json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": out, "versions": []}).encode()

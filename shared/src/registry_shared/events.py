@@ -144,10 +144,34 @@ class FileDeleted(Event):
     object_keys: list[str]
 
 
+class PolicyChanged(Event):
+    """A supply-chain policy (SPEC §9) was replaced: replicas drop their cached policies and pages. Also the
+    audit record's source (`actor` = `Principal.log_fields()`, or `{"principal": "admin_cli"}`)."""
+
+    kind: ClassVar[str] = "policy.changed"
+    scope_type: Literal["instance", "group", "project"]
+    scope_id: int | None = None  # None for the instance
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+    policy: dict[str, object] = Field(default_factory=dict)  # the new document, every field
+
+
+class PackageStatusChanged(Event):
+    """A PEP 792 status was set on a project's name (SPEC §9): replicas drop cached statuses and pages."""
+
+    kind: ClassVar[str] = "package.status_changed"
+    project_id: int
+    name: str  # normalised
+    status: Literal["active", "archived", "quarantined", "deprecated"]
+    reason: str = ""
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, IndexApplied,
-                TokenRevoked, AccessChanged, FileDeleted)
+                TokenRevoked, AccessChanged, FileDeleted, PolicyChanged, PackageStatusChanged)
 }
 
 

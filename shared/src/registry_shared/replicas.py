@@ -27,7 +27,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from .adapters.amqp import Broker
 from .adapters.mongo import Mongo
-from .events import AccessChanged, Event, IndexApplied, IndexChanged, TokenRevoked
+from .events import AccessChanged, Event, IndexApplied, IndexChanged, PackageStatusChanged, PolicyChanged, TokenRevoked
 from .logging import get_logger
 
 log = get_logger()
@@ -42,7 +42,12 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     IndexChanged: (ROLE, WEB_ROLE),  # the web interface caches package pages too
     TokenRevoked: (ROLE, UPLOAD_ROLE, WEB_ROLE),
     AccessChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
+    PolicyChanged: (ROLE, UPLOAD_ROLE),
+    PackageStatusChanged: (ROLE, UPLOAD_ROLE),
 }
+# Rare administrative changes whose caller must find them applied everywhere (SPEC §9 "by the time its PUT
+# returns"): worth a longer bounded wait than an upload's INDEX_APPLIED_TIMEOUT when replicas are busy.
+MIN_WAIT_S: dict[type[Event], float] = {PolicyChanged: 15.0, PackageStatusChanged: 15.0}
 
 
 class ReplicaRegistry:
@@ -122,12 +127,13 @@ class Announcer:
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
         roles = AWAITED_ROLES.get(type(event))
         if roles and self.reply_to:
-            await self.announce(event, correlation_id, routing_key, roles)
+            await self.announce(event, correlation_id, routing_key, roles,
+                                wait_s=max(self.timeout, MIN_WAIT_S.get(type(event), 0.0)))
         else:
             await self.broker.publish(event, correlation_id, routing_key)
 
     async def announce(self, event: Event, correlation_id: str | None, routing_key: str | None = None,
-                       roles: tuple[str, ...] = (ROLE,)) -> None:
+                       roles: tuple[str, ...] = (ROLE,), wait_s: float | None = None) -> None:
         """Publish `event` and wait for every replica of `roles` that was live when it was published.
 
         The replicas are looked up while the event is on its way (one round trip less on the path), and
@@ -135,6 +141,7 @@ class Announcer:
         every replica found was subscribed by then, but for one that registered within the millisecond of
         the lookup itself: that one may not have received the event and is waited for in vain, up to
         `timeout` (logged), as a replica that stops answering is."""
+        wait_s = self.timeout if wait_s is None else wait_s
         message_id = uuid.uuid4().hex
         wait = self._waiting[message_id] = _Wait(asyncio.get_running_loop().create_future())
         try:
@@ -144,10 +151,10 @@ class Announcer:
             wait.expect(live)
             if wait.pending:
                 try:
-                    await asyncio.wait_for(asyncio.shield(wait.done), self.timeout)
+                    await asyncio.wait_for(asyncio.shield(wait.done), wait_s)
                 except TimeoutError:
                     log.warning("index_change_not_applied", kind=event.kind, replicas=sorted(wait.pending or ()),
-                                timeout_s=self.timeout)
+                                timeout_s=wait_s)
         finally:
             self._waiting.pop(message_id, None)
             if not wait.done.done():

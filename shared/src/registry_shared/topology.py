@@ -24,6 +24,8 @@ from .events import (
     DistributionStored,
     FileDeleted,
     IndexChanged,
+    PackageStatusChanged,
+    PolicyChanged,
     TokenRevoked,
 )
 
@@ -32,7 +34,9 @@ WORKER_QUEUE_SUFFIX = "metadata-worker"
 # Routing keys are event kinds (events.py declares them); these are the sets each consumer binds.
 WORKER_BINDINGS: tuple[str, ...] = (DistributionStored.kind, FileDeleted.kind)
 CREDENTIAL_BINDINGS: tuple[str, ...] = (TokenRevoked.kind, AccessChanged.kind)
-INDEX_REPLICA_BINDINGS: tuple[str, ...] = (IndexChanged.kind, *CREDENTIAL_BINDINGS)
+# Supply-chain policy (SPEC §9): index-api filters pages and downloads by it, upload-api refuses by it.
+POLICY_BINDINGS: tuple[str, ...] = (PolicyChanged.kind, PackageStatusChanged.kind)
+INDEX_REPLICA_BINDINGS: tuple[str, ...] = (IndexChanged.kind, *CREDENTIAL_BINDINGS, *POLICY_BINDINGS)
 VERDICT_KINDS: tuple[str, ...] = (DistributionIndexed.kind, DistributionRejected.kind)
 
 

@@ -73,9 +73,22 @@ async def test_lookup_names_the_page_and_the_project(proxy: TestClient, upstream
     await listed(proxy, "looked-up")
     doc = await (await proxy.get(f"/lookup/{sha}/{filename}")).json()
     assert doc == {"name": "looked-up", "names": ["looked-up"], "filename": filename, "sha256": sha, "size": None,
-                   "core_metadata_sha256": None, "stored": False}
+                   "core_metadata_sha256": None, "stored": False,
+                   "upload_time": None, "version": "1.0"}  # an HTML upstream says no upload time
     head = await proxy.head(f"/files/{sha}/{filename}")
     assert head.status == 200 and fake.file_requests[filename] == 0  # HEAD never downloads
+
+
+async def test_lookup_gives_the_upstreams_upload_time_never_the_fetch_time(proxy: TestClient, upstream) -> None:
+    fake, _ = upstream
+    fake.json_pages = True
+    try:
+        filename, wheel, _ = add_wheel(fake, "dated", upload_time="2020-01-02T03:04:05Z")
+        await listed(proxy, "dated")
+    finally:
+        fake.json_pages = False
+    doc = await (await proxy.get(f"/lookup/{hashlib.sha256(wheel).hexdigest()}/{filename}")).json()
+    assert (doc["upload_time"], doc["version"]) == ("2020-01-02T03:04:05Z", "1.0")  # SPEC §9: the upstream's
 
 
 async def test_hash_mismatch_is_refused_and_nothing_is_kept(proxy: TestClient, upstream, store: ObjectStore) -> None:

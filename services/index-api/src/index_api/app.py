@@ -8,6 +8,7 @@ from functools import partial
 from aiohttp import web
 
 from registry_shared.adapters.packages import PackageRepository
+from registry_shared.adapters.policies import PolicyBook, PolicyRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.pages import PageBuilder
 from registry_shared.replicas import Announcer, ReplicaRegistry, acknowledge, heartbeat
@@ -29,11 +30,15 @@ from .keys import (
     MANAGEMENT,
     MONGO,
     PAGE_CACHE,
+    POLICY,
+    POLICY_ADMIN,
     SERVICE,
     SETTINGS,
     STORE,
 )
 from .management import PackageManagement
+from .policy import ReadPolicy
+from .policy_management import PolicyManagement
 from .proxy_client import ProxyForwarder, proxy_session
 from .routes import setup_routes
 from .service import ReadService, RedirectForwarder
@@ -56,7 +61,8 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     """Subscribe this replica's private queue before serving, so no change goes unseen; then announce
     the replica (heartbeats), so whoever publishes an `index.changed` waits for its answer."""
     broker = app[BROKER]
-    invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES])
+    app[POLICY] = ReadPolicy(PolicyBook(PolicyRepository(app[MONGO])), MongoReadRepository(app[MONGO]))
+    invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES], app[POLICY])
     assert broker.connection is not None
     broker.connection.reconnect_callbacks.add(lambda _connection: invalidator.reconnected())
     # Unique per process, even where REPLICA_ID is unset or shared (tests start several in one).
@@ -81,7 +87,7 @@ async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     session = proxy_session()
-    app[FORWARDER] = ProxyForwarder(session, settings.proxy_url)
+    app[FORWARDER] = ProxyForwarder(session, settings.proxy_url, settings.registry_external_url)
     yield
     await session.close()
 
@@ -95,6 +101,7 @@ async def wire_services(app: web.Application) -> None:
                              AccessFactsService(repo.tenancy), caches)
     app[SERVICE] = ReadService(repo, CachedBlobs(S3Blobs(app[STORE])), app[PAGE_CACHE], caches, app[FORWARDER],
                                settings.registry_external_url, redirect_files=settings.index_file_redirect,
-                               gateway_min_size=settings.index_send_file_min_size)
+                               gateway_min_size=settings.index_send_file_min_size, policy=app[POLICY])
+    app[POLICY_ADMIN] = PolicyManagement(PolicyRepository(mongo), app[POLICY], app[PAGE_CACHE], app[ANNOUNCER])
     app[MANAGEMENT] = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)),
                                         app[PAGE_CACHE], app[ANNOUNCER])

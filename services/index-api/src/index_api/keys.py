@@ -7,11 +7,13 @@ from registry_shared.web.contexts import BROKER, MONGO, STORE
 from .access import AccessCaches, ReadAccess
 from .cache import PageCache
 from .management import PackageManagement
+from .policy import ReadPolicy
+from .policy_management import PolicyManagement
 from .service import Forwarder, ReadService
 from .settings import IndexSettings
 
 __all__ = ["ACCESS", "ACCESS_CACHES", "ANNOUNCER", "BROKER", "FORWARDER", "MANAGEMENT", "MONGO", "PAGE_CACHE",
-           "SERVICE", "SETTINGS", "STORE"]
+           "POLICY", "POLICY_ADMIN", "SERVICE", "SETTINGS", "STORE"]
 SETTINGS = web.AppKey("settings", IndexSettings)
 PAGE_CACHE = web.AppKey("page_cache", PageCache)
 ACCESS_CACHES = web.AppKey("access_caches", AccessCaches)
@@ -20,3 +22,5 @@ SERVICE = web.AppKey("service", ReadService)
 FORWARDER = web.AppKey("forwarder", Forwarder)  # names a scope lacks: proxy_client.ProxyForwarder or a 302
 MANAGEMENT = web.AppKey("management", PackageManagement)
 ANNOUNCER = web.AppKey("announcer", Announcer)  # publishes; an index.changed waits for every replica
+POLICY = web.AppKey("policy", ReadPolicy)  # supply-chain policy on the read path (SPEC §9)
+POLICY_ADMIN = web.AppKey("policy_admin", PolicyManagement)  # the policy management API's use cases

@@ -8,3 +8,7 @@ CACHE_INVALIDATIONS = Counter("registry_index_cache_invalidations_total", "Cache
 FILE_SENDS = Counter("registry_index_file_sends_total", "File downloads answered with their bytes, by who sent them",
                     ["by"])
 FILES_SENT_BY_GATEWAY, FILES_STREAMED = FILE_SENDS.labels("gateway"), FILE_SENDS.labels("index-api")
+# Supply-chain policy (SPEC §9): files left off a rendered page or refused on download, by reason
+# (cooldown, cutoff, blocked, quarantined).
+POLICY_WITHHELD = Counter("registry_policy_files_withheld_total",
+                          "Files withheld by policy from a rendered page or a download, by reason", ["reason"])

@@ -5,7 +5,7 @@ Nothing here reads a request: the same inputs give the same bytes, so a page can
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -20,7 +20,10 @@ from registry_shared.domain.simple import (
     render_page_json,
     strong_etag,
 )
+from registry_shared.policy.evaluate import filter_entries
 from registry_shared.records.pages import PackagePageDoc
+
+from .policy import PagePolicy, count_withheld
 
 HTML_HEADER = "text/html; charset=utf-8"
 
@@ -32,6 +35,8 @@ class CachedPage:
     content_type: str  # the Content-Type header value
     # The response headers, built once per page and caching policy by responses.simple_response.
     headers: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Epoch seconds when a file the policy withholds now matures: the page must not be served after it.
+    expires_at: float | None = None
 
 
 class PageState(Enum):
@@ -61,21 +66,40 @@ def index_page(title: str, names: Iterable[str], root: str, content_type: str) -
 
 
 def package_page(doc: PackagePageDoc, root: str, content_type: str,
-                 readable: frozenset[int] | None) -> CachedPage | None:
-    """A package page from its document, keeping only files of `readable` projects (None = all).
+                 readable: frozenset[int] | None, policy: PagePolicy | None = None) -> CachedPage | None:
+    """A package page from its document, keeping only files of `readable` projects (None = all) that the
+    policy offers now (SPEC §9).
 
-    Returns None when no file is left for this caller.
+    Returns None when no file is left for this caller before policy; a page whose files policy withholds
+    all is still a page, with no files.
     """
     entries = doc.files
     merged = merge_group_files(entries, readable)
     if not merged:
         return None
-    name = doc.name
+    status, expires_at = None, None
+    if policy is not None:
+        status = policy.page_status(merged)
+        source = [e for e in entries if not policy.quarantined(e)] if policy.statuses else entries
+        if len(source) != len(entries):
+            count_withheld({"quarantined": len(entries) - len(source)})
+        filtered = filter_entries(doc.name, merge_group_files(source, readable), policy.policy_of, True, policy.now)
+        count_withheld(filtered.withheld)
+        merged, expires_at = filtered.kept, filtered.matures_at
+    return render_files(doc.name, merged, doc.versions, len(merged) != len(entries), root, content_type, status,
+                        expires_at)
+
+
+def render_files(name: str, files: Sequence[FileEntry], all_versions: Sequence[str], changed: bool, root: str,
+                 content_type: str, status: tuple[str, str] | None = None,
+                 expires_at: float | None = None) -> CachedPage:
     files_base = f"{root}/files"
     if content_type == HTML_TYPE:
-        return make_page(render_page_html(name, merged, files_base), content_type)
-    versions = visible_versions(doc.versions, merged, changed=len(merged) != len(entries))
-    return make_page(render_page_json(name, merged, files_base, versions), content_type)
+        page = make_page(render_page_html(name, files, files_base, status), content_type)
+    else:
+        versions = visible_versions(all_versions, files, changed=changed)
+        page = make_page(render_page_json(name, files, files_base, versions, status), content_type)
+    return page if expires_at is None else replace(page, expires_at=expires_at)
 
 
 def merge_group_files(entries: Sequence[FileEntry], readable: frozenset[int] | None) -> list[FileEntry]:

@@ -7,21 +7,27 @@ has run the permission checks, the forwarding setting and the "name absent from 
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion
 
-from registry_shared.domain.simple import HTML_TYPE, choose_content_type
+from registry_shared.domain.simple import HTML_TYPE, JSON_TYPE, FileEntry, choose_content_type
 from registry_shared.errors import DomainError, PackageNotFound
 from registry_shared.logging import get_logger
+from registry_shared.policy.evaluate import NO_POLICY, EffectivePolicy, filter_entries
 from registry_shared.web.app import CORRELATION_HEADER, CORRELATION_ID
 
 from .access import ReadScope
 from .conditional import etag_matches, requested_range
-from .pages import CachedPage
+from .pages import CachedPage, render_files, scope_root
+from .policy import count_withheld
 from .responses import file_headers, metadata_response, simple_response
 from .service import ProxiedFile
 
@@ -46,21 +52,53 @@ def proxy_session() -> aiohttp.ClientSession:
 
 
 class ProxyForwarder:
-    def __init__(self, session: aiohttp.ClientSession, proxy_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, proxy_url: str, base_url: str = "",
+                 clock: Callable[[], float] = time.time) -> None:
         self.session = session
         self.proxy_url = proxy_url.rstrip("/")
+        self.base_url = base_url
+        self.clock = clock
+        self._filtered_pages: dict[tuple[object, ...], tuple[EffectivePolicy, CachedPage]] = {}
 
-    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
+    async def forward(self, scope: ReadScope, name: str, request: web.Request,
+                      policy: EffectivePolicy = NO_POLICY) -> web.StreamResponse:
         content_type = choose_content_type(request.headers.get("Accept")) or HTML_TYPE
         params = {"scope": f"{scope.kind}:{scope.id}"}
+        # Under a policy the page is asked for as JSON (upload times, versions) and filtered here (SPEC §9).
+        asked = JSON_TYPE if policy else content_type
         try:
             async with self.session.get(f"{self.proxy_url}/pages/{quote(name)}", params=params,
-                                        headers=self._headers(request, Accept=content_type)) as resp:
+                                        headers=self._headers(request, Accept=asked)) as resp:
                 self._check(resp)
                 page = CachedPage(await resp.read(), resp.headers["ETag"], resp.headers["Content-Type"])
         except (aiohttp.ClientError, TimeoutError, KeyError) as exc:
             raise self._unavailable(exc) from exc
+        if policy:
+            page = self._filtered(scope, name, page, policy, content_type)
         return simple_response(request, page, scope.public)
+
+    def _filtered(self, scope: ReadScope, name: str, page: CachedPage, policy: EffectivePolicy,
+                  content_type: str) -> CachedPage:
+        """The proxy's JSON page with the files the scope's policy withholds now left out, in the asked
+        format; remembered by the proxy's ETag and the policy until the next withheld file matures."""
+        now = self.clock()
+        key = (scope.kind, scope.id, name, content_type, page.etag, id(policy))
+        found = self._filtered_pages.get(key)
+        if found is not None and found[0] is policy and (found[1].expires_at is None or found[1].expires_at > now):
+            return found[1]
+        try:
+            files, versions = proxied_entries(json.loads(page.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._unavailable(exc) from exc
+        filtered = filter_entries(name, files, lambda _entry: policy, False, now)
+        count_withheld(filtered.withheld)
+        root = scope_root(self.base_url, scope.kind, scope.id)
+        rendered = render_files(name, filtered.kept, versions, len(filtered.kept) != len(files), root, content_type,
+                                expires_at=filtered.matures_at)
+        if len(self._filtered_pages) >= 2_000:
+            self._filtered_pages.pop(next(iter(self._filtered_pages)))
+        self._filtered_pages[key] = (policy, rendered)
+        return rendered
 
     async def lookup_file(self, sha256: str, filename: str) -> ProxiedFile | None:
         """The proxied file behind `/files/{sha256}/{filename}`, or None when no proxied page lists it."""
@@ -73,7 +111,9 @@ class ProxyForwarder:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise self._unavailable(exc) from exc
         return ProxiedFile(names=tuple(doc["names"]), filename=doc["filename"], sha256=doc["sha256"],
-                           size=doc.get("size"), core_metadata_sha256=doc.get("core_metadata_sha256"))
+                           size=doc.get("size"), core_metadata_sha256=doc.get("core_metadata_sha256"),
+                           name=doc.get("name") or "", version=doc.get("version") or "",
+                           upload_time=doc.get("upload_time"))
 
     async def forward_file(self, scope: ReadScope, file: ProxiedFile, request: web.Request) -> web.StreamResponse:
         headers = file_headers(file.sha256, file.filename, scope.public)
@@ -157,3 +197,30 @@ async def _relay(request: web.Request, resp: aiohttp.ClientResponse, headers: di
 async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     async for chunk in resp.content.iter_chunked(CHUNK):
         yield chunk
+
+
+def proxied_entries(doc: dict[str, Any]) -> tuple[list[FileEntry], list[str]]:
+    """The files and versions of a PEP 691 page the proxy rendered (every file has a sha256)."""
+    files = []
+    for item in doc["files"]:
+        meta = item.get("core-metadata")
+        yanked = item.get("yanked", False)
+        files.append(FileEntry(
+            filename=item["filename"], sha256=item["hashes"]["sha256"], size=item.get("size"),
+            upload_time=item.get("upload-time"),
+            version=version_of(item["filename"]), requires_python=item.get("requires-python"),
+            core_metadata_sha256=meta.get("sha256") if isinstance(meta, dict) else None,
+            yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked)))
+    return files, [str(v) for v in doc.get("versions") or ()]
+
+
+def version_of(filename: str) -> str:
+    """The version a wheel's or sdist's filename names, or "" (legacy formats)."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return ""
+    return ""

@@ -1,7 +1,8 @@
 """Use cases of the read path: pages from the precomputed documents, forwarding, files, core metadata."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -10,6 +11,8 @@ from aiohttp import web
 from registry_shared.domain.names import is_valid_name, normalize_name
 from registry_shared.errors import PackageNotFound
 from registry_shared.logging import get_logger
+from registry_shared.policy.evaluate import NO_POLICY, EffectivePolicy, Verdict
+from registry_shared.policy.refusals import refuse_download
 from registry_shared.records.files import StoredFile
 
 from . import pages
@@ -18,6 +21,7 @@ from .cache import MISSING, PageCache, PageKey
 from .forwarding import forwarding_chain, resolve_forwarding
 from .metrics import PAGE_CACHE_HIT, PAGE_CACHE_MISS
 from .pages import CachedPage, PageState
+from .policy import ReadPolicy, count_withheld
 from .ports import Blobs, ReadRepository
 
 log = get_logger()
@@ -33,10 +37,14 @@ class ProxiedFile:
     sha256: str
     size: int | None
     core_metadata_sha256: str | None
+    name: str = ""  # the page's (normalised): policy matches it
+    version: str = ""
+    upload_time: str | None = None  # the upstream's; None when it did not say
 
 
 class Forwarder(Protocol):
-    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse: ...
+    async def forward(self, scope: ReadScope, name: str, request: web.Request,
+                      policy: EffectivePolicy = NO_POLICY) -> web.StreamResponse: ...
 
     async def lookup_file(self, sha256: str, filename: str) -> ProxiedFile | None: ...
 
@@ -54,7 +62,12 @@ class RedirectForwarder:
     def __init__(self, upstream: str = UPSTREAM_SIMPLE) -> None:
         self.upstream = upstream.rstrip("/") + "/"
 
-    async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
+    async def forward(self, scope: ReadScope, name: str, request: web.Request,
+                      policy: EffectivePolicy = NO_POLICY) -> web.StreamResponse:
+        # Files of a redirected page are never served here, so policy cannot filter them: a scope with a
+        # cooldown or cutoff (which every upstream file falls under) gets no redirect (fails closed).
+        if any(level.has_time_rules for level in policy.levels):
+            raise PackageNotFound()
         return web.Response(status=302, headers={"Location": f"{self.upstream}{name}/"})
 
     async def lookup_file(self, sha256: str, filename: str) -> ProxiedFile | None:
@@ -71,7 +84,8 @@ class RedirectForwarder:
 class ReadService:
     def __init__(self, repo: ReadRepository, blobs: Blobs, page_cache: PageCache, caches: AccessCaches,
                  forwarder: Forwarder, base_url: str, redirect_files: bool = False,
-                 gateway_min_size: int = 0) -> None:
+                 gateway_min_size: int = 0, policy: ReadPolicy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.repo = repo
         self.blobs = blobs
         self.page_cache = page_cache
@@ -80,6 +94,8 @@ class ReadService:
         self.base_url = base_url
         self.redirect_files = redirect_files
         self.gateway_min_size = gateway_min_size
+        self.policy = policy
+        self.clock = clock
 
     # -- simple pages ------------------------------------------------------------------------
     async def index_page(self, scope: ReadScope, content_type: str) -> CachedPage:
@@ -107,6 +123,8 @@ class ReadService:
         normalized = normalize_name(name)
         key = PageKey(scope.kind, scope.id, normalized, content_type, scope.filter)
         found = self._cached(key)
+        if found is not MISSING and getattr(found, "expires_at", None) is not None and found.expires_at <= self.clock():
+            found = MISSING  # a withheld file has matured since: render again
         if found is MISSING:
             generation = self.page_cache.generation(key)
             found = await self._render_package(scope, normalized, content_type)
@@ -119,7 +137,8 @@ class ReadService:
         doc = await self.repo.package_page(scope.kind, scope.id, name)
         if doc is None:
             return PageState.ABSENT
-        page = pages.package_page(doc, self._root(scope), content_type, scope.filter)
+        policy = await self.policy.page_policy(scope, name) if self.policy is not None else None
+        page = pages.package_page(doc, self._root(scope), content_type, scope.filter, policy)
         return PageState.HIDDEN if page is None else page
 
     def _cached(self, key: PageKey) -> Any:
@@ -132,11 +151,17 @@ class ReadService:
 
     # -- names the scope does not have -------------------------------------------------------
     async def forward(self, scope: ReadScope, name: str, request: web.Request) -> web.StreamResponse:
-        """Serve a name missing from the scope: upstream when forwarding is on, else 404."""
+        """Serve a name missing from the scope: upstream when forwarding is on, else 404. A reserved name
+        (SPEC §9) is never asked for upstream; the upstream's files are filtered by the scope's policy."""
+        normalized = normalize_name(name)
+        policy = await self.policy.scope_policy(scope) if self.policy is not None else NO_POLICY
+        if policy.reserves(normalized):
+            log.info("reserved_name_not_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalized)
+            raise PackageNotFound()
         if not await self.forwarding_enabled(scope):
             raise PackageNotFound()
-        log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalize_name(name))
-        return await self.forwarder.forward(scope, normalize_name(name), request)
+        log.info("name_forwarded", scope=f"{scope.kind}:{scope.id}", name=normalized, policy_levels=len(policy.levels))
+        return await self.forwarder.forward(scope, normalized, request, policy)
 
     async def forward_file(self, scope: ReadScope, sha256: str, filename: str,
                            request: web.Request) -> web.StreamResponse:
@@ -161,7 +186,19 @@ class ReadService:
             if await self.repo.package_page(scope.kind, scope.id, name) is not None:
                 log.warning("proxied_file_refused", scope=f"{scope.kind}:{scope.id}", name=name, filename=filename)
                 raise PackageNotFound()
+        if self.policy is not None:
+            policy = await self.policy.scope_policy(scope)
+            if any(policy.reserves(name) for name in file.names):
+                raise PackageNotFound()
+            self._refuse(await self.policy.proxied_verdict(scope, file.name or file.names[0], file.version,
+                                                           file.filename, file.upload_time))
         return file
+
+    @staticmethod
+    def _refuse(verdict: Verdict) -> None:
+        if not verdict.offered:
+            count_withheld({verdict.withheld.value if verdict.withheld else "": 1})
+            refuse_download(verdict)
 
     async def forwarding_enabled(self, scope: ReadScope) -> bool:
         key = (scope.kind, scope.id)
@@ -191,6 +228,12 @@ class ReadService:
             raise PackageNotFound()
         self.page_cache.put(key, file, generation)
         return file
+
+    async def check_file(self, scope: ReadScope, file: StoredFile) -> None:
+        """Refuse a local file policy withholds (SPEC §9): a lock file cannot bypass what pages hide."""
+        if self.policy is not None:
+            self._refuse(await self.policy.file_verdict(scope, file.project_id, file.name, file.version,
+                                                        file.filename, file.created_at))
 
     async def open_file(self, file: StoredFile, offset: int, length: int) -> AsyncIterator[bytes]:
         chunks = await self.blobs.open(file.object_key, offset, length)

@@ -66,6 +66,7 @@ async def download(request: web.Request, kind: str) -> web.StreamResponse:
         file = await service.find_file(scope, sha256, filename)
     except PackageNotFound:  # not a local file: perhaps one of a proxied page (SPEC §6)
         return await service.forward_file(scope, sha256, filename, request)
+    await service.check_file(scope, file)
     headers = file_headers(file.sha256, file.filename, scope.public)
     if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
         return web.Response(status=304, headers=headers)
@@ -92,5 +93,6 @@ async def core_metadata(request: web.Request, kind: str) -> web.StreamResponse:
         file = await service.find_file(scope, sha256, filename)
     except PackageNotFound:
         return await service.forward_metadata(scope, sha256, filename, request)
+    await service.check_file(scope, file)
     data, digest = await service.core_metadata(file)
     return metadata_response(request, data, digest, scope.public)

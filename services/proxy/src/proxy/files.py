@@ -66,7 +66,9 @@ class ProxiedFile:
         """The lookup answer index-api reads."""
         return {"name": self.name, "names": self.names, "filename": self.file.filename, "sha256": self.file.sha256,
                 "size": self.size, "core_metadata_sha256": self.metadata_sha256,
-                "stored": self.stored_size is not None}
+                "stored": self.stored_size is not None,
+                # The upstream's upload time and the file's version: index-api applies policy (SPEC §9) by them.
+                "upload_time": self.file.upload_time, "version": self.file.version}
 
     def to_doc(self) -> dict[str, Any]:
         return {"_id": self.key, "name": self.name, **self.file.to_doc()}

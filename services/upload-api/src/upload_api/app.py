@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from registry_shared.adapters.packages import PackageRepository
+from registry_shared.adapters.policies import PolicyBook, PolicyRepository
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.inspection import Expected, StreamingInspector
 from registry_shared.topology import WORKER_BINDINGS, worker_queue
@@ -16,6 +17,7 @@ from .adapters.access import CachedAccess
 from .adapters.events import access_events
 from .adapters.messaging import VerdictWaiter
 from .adapters.objects import S3Blobs
+from .adapters.policies import UploadPolicies
 from .routes import setup_routes
 from .service import UploadService
 from .settings import UploadSettings
@@ -39,12 +41,13 @@ def create_app(settings: UploadSettings) -> web.Application:
         verdicts = VerdictWaiter()
         await verdicts.start(broker)
         access = CachedAccess(TenancyRepository(app[MONGO]), settings.auth_cache_ttl)
+        policies = UploadPolicies(PolicyBook(PolicyRepository(app[MONGO])))
         app[UPLOAD_SERVICE] = UploadService(
             access, PackageRepository(app[MONGO]), S3Blobs(app[STORE], settings.upload_part_size), broker, verdicts,
             max_size=settings.upload_max_file_size, verdict_timeout=settings.upload_verdict_timeout,
-            lease=settings.upload_reservation_lease, inspector=inspector,
+            lease=settings.upload_reservation_lease, inspector=inspector, policies=policies,
         )
-        async with access_events(broker, app[MONGO], access, settings.replica_id):
+        async with access_events(broker, app[MONGO], access, settings.replica_id, policies):
             yield
 
     app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),

@@ -67,6 +67,12 @@ class Access(Protocol):
     async def project_facts(self, principal: Principal, project: dict[str, Any]) -> AccessFacts: ...
 
 
+class Policies(Protocol):
+    """Supply-chain policy (SPEC §9): refuses a blocked file (403) or an archived package's upload (400)."""
+
+    async def check(self, project: dict[str, Any], name: str, version: str, filename: str) -> None: ...
+
+
 class Reservations(Protocol):
     """The `distributions` documents while they are uploads (registry_shared.adapters.packages)."""
 

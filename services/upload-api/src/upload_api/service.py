@@ -25,7 +25,7 @@ from registry_shared.events import DistributionIndexed, DistributionStored, Form
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import FileState, StoredFile
 
-from .ports import Access, Blobs, Content, Fields, Inspector, Publisher, Reservations, StoredBlob, Verdicts
+from .ports import Access, Blobs, Content, Fields, Inspector, Policies, Publisher, Reservations, StoredBlob, Verdicts
 
 log = structlog.get_logger()
 
@@ -63,7 +63,7 @@ class UploadRequest:
 class UploadService:
     def __init__(self, access: Access, reservations: Reservations, blobs: Blobs, publisher: Publisher,
                  verdicts: Verdicts, *, max_size: int, verdict_timeout: float, lease: float = 30.0,
-                 inspector: InspectorFactory | None = None) -> None:
+                 inspector: InspectorFactory | None = None, policies: Policies | None = None) -> None:
         self.access = access
         self.reservations = reservations
         self.blobs = blobs
@@ -73,6 +73,7 @@ class UploadService:
         self.verdict_timeout = verdict_timeout
         self.lease = lease
         self.inspector = inspector
+        self.policies = policies
 
     async def authorize(self, request: UploadRequest) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
@@ -98,6 +99,9 @@ class UploadService:
         filename = request.content.filename
         parsed = parse_filename(filename)
         check_filename_matches(parsed, name, version)
+        # SPEC §9 order: protection rules (403) first, here; then policy blocks (403), then package status (400).
+        if self.policies is not None:
+            await self.policies.check(project, normalize_name(name), version, filename)
         upload_id = uuid.uuid4().hex
         declared = _declared_digests(request)
         reservation = StoredFile(

@@ -101,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock", action="store_true")
     p.add_argument("--allow-guest-to-read-packages", type=_on_off)
     settings.add_parser("show")
+
+    policy = top.add_parser("policy").add_subparsers(dest="action", required=True)
+    p = policy.add_parser("set", help="replace a level's supply-chain policy (SPEC §9)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--instance", action="store_true")
+    target.add_argument("--group")
+    target.add_argument("--project")
+    p.add_argument("--json", required=True, dest="document", help="the whole policy document")
+    p = policy.add_parser("show")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--group")
+    target.add_argument("--project")
+    p = policy.add_parser("import-osv", help="OSV advisories (files or folders) into blocked rules")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--group")
+    target.add_argument("--project")
     return parser
 
 
@@ -108,7 +125,7 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> dict[str, A
     commands = await Commands.open(settings)
     try:
         handler: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]] = getattr(
-            commands, f"{args.area.replace('-', '_')}_{args.action}")
+            commands, f"{args.area.replace('-', '_')}_{args.action.replace('-', '_')}")
         return await handler(args)
     finally:
         await commands.close()

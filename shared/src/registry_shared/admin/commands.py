@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 from ..adapters.amqp import Broker
 from ..adapters.mongo import Mongo
+from ..adapters.policies import PolicyRepository, scope_key
 from ..adapters.tenancy import Conflict, TenancyRepository
 from ..domain.access import DEPLOY_SCOPES, PAT_SCOPES, RegistryAccess, Role, Visibility
-from ..events import AccessChanged, Event, TokenRevoked
+from ..errors import ParameterError
+from ..events import AccessChanged, Event, PolicyChanged, TokenRevoked
+from ..policy.document import PolicyDocument, parse_policy
+from ..policy.osv import AdvisoryError, advisory_files, apply_advisories, read_advisory
 from ..replicas import Announcer, ReplicaRegistry
 from ..settings import CommonSettings
 
@@ -220,3 +226,50 @@ class Commands:
 
     async def settings_show(self, _a: argparse.Namespace) -> dict[str, Any]:
         return {"instance": await self.repo.instance_settings()}
+
+    # -- supply-chain policy (SPEC §9) ------------------------------------------------------------
+    async def _policy_target(self, a: argparse.Namespace) -> tuple[str, int | None]:
+        if getattr(a, "group", None):
+            return "group", (await self._group(a.group))["_id"]
+        if getattr(a, "project", None):
+            return "project", (await self._project(a.project))["_id"]
+        return "instance", None
+
+    async def _save_policy(self, scope_type: str, scope_id: int | None, policy: PolicyDocument) -> dict[str, Any]:
+        """Store, then announce and wait until every live index-api and upload-api replica dropped its copy."""
+        await PolicyRepository(self.mongo).put(scope_key(scope_type, scope_id), policy)
+        await self._announce(PolicyChanged(scope_type=scope_type, scope_id=scope_id,  # type: ignore[arg-type]
+                                           actor={"principal": "admin_cli"}, ip_address="",
+                                           policy=policy.to_json()))
+        return {"scope_type": scope_type, "scope_id": scope_id, "policy": policy.to_json()}
+
+    async def policy_set(self, a: argparse.Namespace) -> dict[str, Any]:
+        try:
+            policy = parse_policy(json.loads(a.document))
+        except ValueError as exc:
+            raise AdminError(f"--json is not valid JSON: {exc}") from exc
+        except ParameterError as exc:
+            raise AdminError(exc.message) from exc
+        return await self._save_policy(*await self._policy_target(a), policy)
+
+    async def policy_show(self, a: argparse.Namespace) -> dict[str, Any]:
+        scope_type, scope_id = await self._policy_target(a)
+        policy = await PolicyRepository(self.mongo).get(scope_key(scope_type, scope_id))
+        return {"scope_type": scope_type, "scope_id": scope_id, "policy": policy.to_json()}
+
+    async def policy_import_osv(self, a: argparse.Namespace) -> dict[str, Any]:
+        scope_type, scope_id = await self._policy_target(a)
+        paths = [Path(p) for p in a.paths]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise AdminError(f"no such file or folder: {', '.join(missing)}")
+        try:
+            advisories = [read_advisory(p) for p in advisory_files(paths)]
+        except AdvisoryError as exc:
+            raise AdminError(str(exc)) from exc
+        current = await PolicyRepository(self.mongo).get(scope_key(scope_type, scope_id))
+        result = await self._save_policy(scope_type, scope_id, apply_advisories(current, advisories))
+        result["advisories"] = len(advisories)
+        result["withdrawn"] = sorted(a.id for a in advisories if a.withdrawn)
+        result["rules_added"] = sum(len(a.rules) for a in advisories)
+        return result

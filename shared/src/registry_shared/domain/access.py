@@ -183,3 +183,31 @@ def authorize_delete(p: Principal, f: AccessFacts) -> None:
         raise NotFound()
     if not can_delete(p, f):
         raise Forbidden()
+
+
+def can_manage(p: Principal, f: AccessFacts, minimum: Role, write: bool) -> bool:
+    """Settings of a project or group (SPEC §9 policy, package status): users with an `api` token (reading:
+    `read_api` too) whose role is at least `minimum`; instance admins everywhere."""
+    if p.kind is not PrincipalKind.USER:
+        return False
+    if not (p.scopes & ({"api"} if write else PAT_SCOPES)):
+        return False
+    return _effective_role(p, f) >= minimum
+
+
+def authorize_manage(p: Principal, f: AccessFacts, minimum: Role, write: bool) -> None:
+    """The upload order with `minimum` as the bar: 401 anonymous, 404 invisible, 403 below it."""
+    if p.anonymous:
+        raise Unauthorized()
+    if not can_see(p, f):
+        raise NotFound()
+    if not can_manage(p, f, minimum, write):
+        raise Forbidden()
+
+
+def authorize_instance_admin(p: Principal, write: bool) -> None:
+    """Instance-wide settings: administrators with an `api` token (reading: `read_api` too)."""
+    if p.anonymous:
+        raise Unauthorized()
+    if p.kind is not PrincipalKind.USER or not p.admin or not (p.scopes & ({"api"} if write else PAT_SCOPES)):
+        raise Forbidden()

@@ -15,6 +15,7 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 JSON_LATEST_TYPE = "application/vnd.pypi.simple.latest+json"
 API_VERSION = "1.1"
 API_VERSION_WITHOUT_SIZES = "1.0"  # PEP 700 makes `size` mandatory from 1.1 on
+API_VERSION_WITH_STATUS = "1.4"  # PEP 792 `project-status`
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def render_index_json(names: Iterable[str]) -> bytes:
     return _json(doc)
 
 
-def render_page_html(name: str, entries: Sequence[FileEntry], files_base: str) -> bytes:
+def render_page_html(name: str, entries: Sequence[FileEntry], files_base: str,
+                     status: tuple[str, str] | None = None) -> bytes:
     lines = []
     for e in entries:
         attrs = [f'href="{html.escape(file_url(files_base, e), quote=True)}"']
@@ -69,10 +71,11 @@ def render_page_html(name: str, entries: Sequence[FileEntry], files_base: str) -
             reason = e.yanked if isinstance(e.yanked, str) else ""
             attrs.append(f'data-yanked="{html.escape(reason, quote=True)}"')
         lines.append(f"    <a {' '.join(attrs)}>{html.escape(e.filename)}</a><br>\n")
-    return _html_document(f"Links for {name}", "".join(lines))
+    return _html_document(f"Links for {name}", "".join(lines), status)
 
 
-def render_page_json(name: str, entries: Sequence[FileEntry], files_base: str, versions: Sequence[str]) -> bytes:
+def render_page_json(name: str, entries: Sequence[FileEntry], files_base: str, versions: Sequence[str],
+                     status: tuple[str, str] | None = None) -> bytes:
     files = []
     for e in entries:
         meta: dict[str, str] | bool = {"sha256": e.core_metadata_sha256} if e.core_metadata_sha256 else False
@@ -90,18 +93,22 @@ def render_page_json(name: str, entries: Sequence[FileEntry], files_base: str, v
         # Proxied files from an HTML-only upstream may have no known size or upload time: leave the keys
         # out rather than send nulls.
         files.append({k: v for k, v in item.items() if v is not None or k == "requires-python"})
-    doc = {"meta": {"api-version": page_api_version(entries)}, "name": name, "versions": list(versions),
-           "files": files}
+    doc: dict[str, object] = {"meta": {"api-version": page_api_version(entries, status is not None)}, "name": name,
+                              "versions": list(versions), "files": files}
+    if status is not None:  # PEP 792
+        doc["project-status"] = {"status": status[0], "reason": status[1]}
     return _json(doc)
 
 
-def page_api_version(entries: Iterable[FileEntry]) -> str:
+def page_api_version(entries: Iterable[FileEntry], with_status: bool = False) -> str:
     """The api-version a JSON package page may declare: 1.1 only when every file has its `size`.
 
     PEP 700 makes `size` mandatory from 1.1 on, so a page with a file of unknown size (a proxied file from an
     upstream that did not say) declares 1.0, where `size` and `versions` are optional extras.
     """
-    return API_VERSION if all(e.size is not None for e in entries) else API_VERSION_WITHOUT_SIZES
+    if not all(e.size is not None for e in entries):
+        return API_VERSION_WITHOUT_SIZES
+    return API_VERSION_WITH_STATUS if with_status else API_VERSION
 
 
 def strong_etag(body: bytes) -> str:
@@ -147,11 +154,15 @@ def choose_content_type(accept: str | None) -> str | None:
     return best[1] if best else None
 
 
-def _html_document(title: str, body: str) -> bytes:
+def _html_document(title: str, body: str, status: tuple[str, str] | None = None) -> bytes:
     t = html.escape(title)
+    version = API_VERSION_WITH_STATUS if status else API_VERSION
+    head = f'    <meta name="pypi:repository-version" content="{version}">\n'
+    if status is not None:  # PEP 792
+        head += (f'    <meta name="pypi:project-status" content="{html.escape(status[0], quote=True)}">\n'
+                 f'    <meta name="pypi:project-status-reason" content="{html.escape(status[1], quote=True)}">\n')
     return (
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        '    <meta name="pypi:repository-version" content="' + API_VERSION + '">\n'
+        "<!DOCTYPE html>\n<html>\n  <head>\n" + head +
         f"    <title>{t}</title>\n  </head>\n  <body>\n    <h1>{t}</h1>\n{body}  </body>\n</html>\n"
     ).encode()
 

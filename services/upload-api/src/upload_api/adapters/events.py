@@ -1,5 +1,6 @@
 """Keeping the access caches true: this replica's private queue carries `token.revoked` and
-`access.changed`; each drops every cached credential and decision, then answers the publisher
+`access.changed` (each drops every cached credential and decision) and `policy.changed` /
+`package.status_changed` (each drops the cached policies); then answers the publisher
 (registry_shared.replicas), so `registry-admin token revoke` returns only once no upload-api replica
 would still accept the token. A reconnect drops everything too (events may have been missed)."""
 from __future__ import annotations
@@ -15,15 +16,17 @@ from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.events import parse_event
 from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, heartbeat
-from registry_shared.topology import CREDENTIAL_BINDINGS
+from registry_shared.topology import CREDENTIAL_BINDINGS, POLICY_BINDINGS
 
 from .access import CachedAccess
+from .policies import UploadPolicies
 
 log = structlog.get_logger()
 
 
 @contextlib.asynccontextmanager
-async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str) -> AsyncIterator[None]:
+async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str,
+                        policies: UploadPolicies | None = None) -> AsyncIterator[None]:
     """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
     replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
 
@@ -34,15 +37,27 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
             except ValueError as exc:
                 log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
                 return
-            log.info("access_cache_dropped", reason=event.kind, dropped=access.clear())
+            if event.kind in POLICY_BINDINGS:
+                if policies is not None:
+                    policies.clear()
+                log.info("policy_cache_dropped", reason=event.kind)
+            else:
+                log.info("access_cache_dropped", reason=event.kind, dropped=access.clear())
             try:
                 await acknowledge(broker, message, replica)
             except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
                 log.warning("index_applied_not_sent", error=type(exc).__name__)
 
-    queue = await broker.declare_private_queue(CREDENTIAL_BINDINGS)
+    queue = await broker.declare_private_queue((*CREDENTIAL_BINDINGS, *POLICY_BINDINGS))
     await broker.consume(queue, on_message)
     if broker.connection is not None:
-        broker.connection.reconnect_callbacks.add(lambda _connection: access.clear())
+        broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies))
     async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
         yield
+
+
+def _forget(access: CachedAccess, policies: UploadPolicies | None) -> None:
+    """After a reconnect events may have been missed: drop every cache they keep true."""
+    access.clear()
+    if policies is not None:
+        policies.clear()
