@@ -125,6 +125,10 @@ class ReadAccess:
         """This caller's facts about one project, cached like the read path's (E13 decides deletes on them)."""
         return await self._facts(principal, "project", project)
 
+    async def group_facts(self, principal: Principal, group: dict[str, Any]) -> AccessFacts:
+        """This caller's facts about one group (governance routes decide on them)."""
+        return await self._facts(principal, "group", group)
+
     async def _facts(self, principal: Principal, kind: str, doc: dict[str, Any]) -> AccessFacts:
         key = (principal, kind, doc["_id"])
         facts = self.caches.facts.get(key)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from registry_shared.errors import NotFound, ServiceUnavailable
-from registry_shared.events import Event, FileDeleted, IndexChanged, Scope
+from registry_shared.events import Event, FileDeleted, IndexChanged, PackageDeleted, Scope
 from registry_shared.logging import get_logger
 from registry_shared.pages import PagesUnstable
 from registry_shared.records.files import FileState, StoredFile
@@ -114,16 +114,22 @@ class PackageManagement:
             raise NotFound()
         return package, files
 
-    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None) -> None:
-        """E13: the package and every file of it."""
+    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None, *,
+                             actor: dict[str, object] | None = None, ip_address: str = "") -> None:
+        """E13: the package and every file of it. `actor` and `ip_address` go into the audit record."""
         package = await self.repo.find_package(project["_id"], package_id)
         if package is None:
             raise NotFound()
         files = await self.repo.files(project["_id"], package_id, (FileState.INSTALLABLE, FileState.DELETING))
         await self._delete(project, package, files, correlation_id)
+        await self._record(PackageDeleted(project_id=project["_id"], package_id=package.id, name=package.shown_name,
+                                           version=package.shown_version, filenames=[f.filename for f in files],
+                                           whole_package=True, actor=actor or {}, ip_address=ip_address),
+                            correlation_id)
 
     async def delete_file(self, project: dict[str, Any], package_id: int, file_id: int,
-                          correlation_id: str | None) -> None:
+                          correlation_id: str | None, *, actor: dict[str, object] | None = None,
+                          ip_address: str = "") -> None:
         """E13: one file of the package; the package goes with its last file."""
         package = await self.repo.find_package(project["_id"], package_id)
         states = (FileState.INSTALLABLE, FileState.DELETING)
@@ -132,6 +138,10 @@ class PackageManagement:
         if package is None or not chosen:
             raise NotFound()
         await self._delete(project, package, chosen, correlation_id)
+        await self._record(PackageDeleted(project_id=project["_id"], package_id=package.id, name=package.shown_name,
+                                           version=package.shown_version, filenames=[f.filename for f in chosen],
+                                           whole_package=False, actor=actor or {}, ip_address=ip_address),
+                            correlation_id)
 
     async def _delete(self, project: dict[str, Any], package: PackageRecord, files: list[StoredFile],
                       correlation_id: str | None) -> None:
@@ -152,6 +162,13 @@ class PackageManagement:
         package_gone = await self.repo.drop_package_if_empty(package)
         log.info("package_files_deleted", project_id=project["_id"], package_id=package.id, name=name,
                  file_ids=[f.id for f in files], package_deleted=package_gone, scopes=len(scopes))
+
+    async def _record(self, event: PackageDeleted, correlation_id: str | None) -> None:
+        """The audit fact of a finished deletion: the deletion holds whatever the broker says."""
+        try:
+            await self.publisher.publish(event, correlation_id)
+        except Exception as exc:  # noqa: BLE001 - the files are gone; a retried DELETE would only 404
+            log.error("deletion_record_not_published", package_id=event.package_id, error=type(exc).__name__)
 
     async def _publish(self, event: Event, correlation_id: str | None) -> None:
         try:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from registry_shared.domain.access import AccessFacts, Principal
 from registry_shared.events import DistributionIndexed, DistributionRejected, Event
+from registry_shared.governance.protection import ProtectionRule
 from registry_shared.records.files import StoredFile
 
 Verdict = DistributionIndexed | DistributionRejected
@@ -65,6 +66,12 @@ class Access(Protocol):
     async def authenticate(self, username: str | None, password: str | None) -> Principal: ...
 
     async def project_facts(self, principal: Principal, project: dict[str, Any]) -> AccessFacts: ...
+
+
+class Protection(Protocol):
+    """A project's package protection rules (SPEC §10), cached by the adapter and kept true by events."""
+
+    async def rules(self, project_id: int) -> list[ProtectionRule]: ...
 
 
 class Reservations(Protocol):

@@ -22,10 +22,11 @@ from registry_shared.domain.names import normalize_name, validate_name
 from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
 from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
+from registry_shared.governance.protection import check_push
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import FileState, StoredFile
 
-from .ports import Access, Blobs, Content, Fields, Inspector, Publisher, Reservations, StoredBlob, Verdicts
+from .ports import Access, Blobs, Content, Fields, Inspector, Protection, Publisher, Reservations, StoredBlob, Verdicts
 
 log = structlog.get_logger()
 
@@ -54,6 +55,7 @@ class UploadRequest:
     correlation_id: str
     fields: Fields
     content: Content
+    ip_address: str = ""
 
     def get(self, key: str) -> str | None:
         value = self.fields.get(key)
@@ -63,7 +65,7 @@ class UploadRequest:
 class UploadService:
     def __init__(self, access: Access, reservations: Reservations, blobs: Blobs, publisher: Publisher,
                  verdicts: Verdicts, *, max_size: int, verdict_timeout: float, lease: float = 30.0,
-                 inspector: InspectorFactory | None = None) -> None:
+                 inspector: InspectorFactory | None = None, protection: Protection | None = None) -> None:
         self.access = access
         self.reservations = reservations
         self.blobs = blobs
@@ -73,6 +75,7 @@ class UploadService:
         self.verdict_timeout = verdict_timeout
         self.lease = lease
         self.inspector = inspector
+        self.protection = protection
 
     async def authorize(self, request: UploadRequest) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
@@ -98,6 +101,7 @@ class UploadService:
         filename = request.content.filename
         parsed = parse_filename(filename)
         check_filename_matches(parsed, name, version)
+        await self._check_protection(project, principal, name)
         upload_id = uuid.uuid4().hex
         declared = _declared_digests(request)
         reservation = StoredFile(
@@ -120,6 +124,13 @@ class UploadService:
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
         return await self._publish_and_wait(doc, blob, request, lap)
+
+    async def _check_protection(self, project: dict[str, Any], principal: Principal, name: str) -> None:
+        """SPEC §10: 403 `Package protected.` when a rule's push level is above the caller (first of the
+        403s an upload can meet: then policy blocks, then package status)."""
+        rules = await self.protection.rules(project["_id"]) if self.protection is not None else []
+        if rules:
+            check_push(rules, name, principal, await self.access.project_facts(principal, project))
 
     async def _reserve(self, reservation: StoredFile) -> tuple[bool, StoredFile]:
         """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""
@@ -219,6 +230,7 @@ class UploadService:
             object_key=doc.object_key, form=FormMetadata.model_validate(_form_metadata(request)),
             uploader=doc.uploader, reply_to=self.verdicts.reply_to, upload_id=doc.upload_id,
             size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
+            ip_address=request.ip_address,
             core_metadata=blob.metadata if inspected and len(blob.metadata or b"") <= MAX_EVENT_METADATA else None,
         )
         future = self.verdicts.expect(doc.upload_id)

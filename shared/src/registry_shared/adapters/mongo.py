@@ -29,6 +29,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("name", ASCENDING)], {}),
     ],
     "packages": [([("project_id", ASCENDING), ("name", ASCENDING), ("version", ASCENDING)], {"unique": True})],
+    # Governance (SPEC §10, registry_shared.adapters.governance).
+    "protection_rules": [([("project_id", ASCENDING), ("pattern_lower", ASCENDING)], {"unique": True})],
+    "audit_events": [([("scopes", ASCENDING)], {}), ([("id", ASCENDING)], {})],
+    "hooks": [([("scope", ASCENDING)], {})],
 }
 
 

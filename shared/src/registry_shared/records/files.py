@@ -66,6 +66,8 @@ class StoredFile:
     metadata_sha256: str | None = None  # sha256 of the core metadata bytes
     indexed_at: datetime | None = None
     yanked: bool | str = False
+    downloads: int = 0  # counted by the worker from index-api's `downloads.counted`
+    last_downloaded_at: datetime | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> StoredFile:
@@ -88,6 +90,7 @@ class StoredFile:
             author_email=get("author_email"), requires_python=get("requires_python"),
             requires_dist=tuple(get("requires_dist") or ()), metadata_sha256=get("metadata_sha256"),
             indexed_at=stored_time(get("indexed_at")), yanked=get("yanked") or False,
+            downloads=int(get("downloads") or 0), last_downloaded_at=stored_time(get("last_downloaded_at")),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -105,7 +108,7 @@ class StoredFile:
                 if not value:
                     continue
                 value = list(value)
-            elif name in ("yanked", "sha256", "md5", "blake2_256") and not value:
+            elif name in ("yanked", "sha256", "md5", "blake2_256", "downloads") and not value:
                 continue
             doc[name] = value
         return doc

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -22,8 +23,13 @@ from .access import CachedAccess
 log = structlog.get_logger()
 
 
+class Clearable(Protocol):
+    def clear(self) -> int: ...
+
+
 @contextlib.asynccontextmanager
-async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str) -> AsyncIterator[None]:
+async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str,
+                        *others: Clearable) -> AsyncIterator[None]:
     """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
     replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
 
@@ -34,7 +40,8 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
             except ValueError as exc:
                 log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
                 return
-            log.info("access_cache_dropped", reason=event.kind, dropped=access.clear())
+            log.info("access_cache_dropped", reason=event.kind,
+                     dropped=access.clear() + sum(other.clear() for other in others))
             try:
                 await acknowledge(broker, message, replica)
             except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
@@ -43,6 +50,7 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
     queue = await broker.declare_private_queue(CREDENTIAL_BINDINGS)
     await broker.consume(queue, on_message)
     if broker.connection is not None:
-        broker.connection.reconnect_callbacks.add(lambda _connection: access.clear())
+        broker.connection.reconnect_callbacks.add(
+            lambda _connection: access.clear() + sum(other.clear() for other in others))
     async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
         yield
