@@ -10,6 +10,7 @@ from aiohttp import web
 from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
+from registry_shared.governance.service import Governance
 from registry_shared.governance.yank import YankService
 from registry_shared.pages import PageBuilder
 from registry_shared.replicas import Announcer, ReplicaRegistry, acknowledge, heartbeat
@@ -24,7 +25,6 @@ from .cache import CachedBlobs, PageCache
 from .cleanup import CleanupService
 from .downloads import DownloadCounter
 from .events import BINDINGS, Invalidator, consume
-from .governance import Governance
 from .keys import (
     ACCESS,
     ACCESS_CACHES,

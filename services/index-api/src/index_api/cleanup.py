@@ -13,16 +13,12 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from packaging.version import InvalidVersion, Version
-
-from registry_shared.errors import ParameterInvalid
-from registry_shared.governance.protection import ProtectionRule, delete_protected
+from registry_shared.governance.cleanup import Policy, chosen, updated_policy
+from registry_shared.governance.protection import ProtectionRule
 from registry_shared.logging import get_logger
-from registry_shared.pages import version_key
 from registry_shared.records.packages import PackageRecord
 
 from .management import PackageManagement
@@ -30,7 +26,6 @@ from .management import PackageManagement
 log = get_logger()
 LEASE = "cleanup"
 SYSTEM: dict[str, object] = {"principal": "system", "user_id": None, "credential_id": None}
-FIELDS = ("keep_n_latest_versions", "delete_prereleases_older_than_days", "delete_not_downloaded_for_days")
 
 
 class CleanupStore(Protocol):
@@ -41,84 +36,6 @@ class CleanupStore(Protocol):
     async def rules(self, project_id: int) -> list[ProtectionRule]: ...
     async def last_downloads(self, package_ids: list[int]) -> dict[int, datetime]: ...
     async def project(self, project_id: int) -> dict[str, Any] | None: ...
-
-
-@dataclass(frozen=True)
-class Policy:
-    keep_n_latest_versions: int | None = None
-    delete_prereleases_older_than_days: int | None = None
-    delete_not_downloaded_for_days: int | None = None
-    enabled: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any] | None) -> Policy:
-        doc = doc or {}
-        return cls(**{k: doc.get(k) for k in FIELDS}, enabled=bool(doc.get("enabled")))
-
-
-def updated_policy(policy: Policy, fields: dict[str, Any]) -> Policy:
-    """`policy` with the PUT's fields applied: numbers are integers (keep ≥ 1, days ≥ 0) or null."""
-    values = policy.to_json()
-    for name in FIELDS:
-        if name in fields:
-            value = fields[name]
-            if value in (None, ""):
-                values[name] = None
-                continue
-            try:
-                number = int(value)
-            except (TypeError, ValueError) as exc:
-                raise ParameterInvalid(name) from exc
-            if isinstance(value, bool) or str(value).strip() != str(number) or number < (
-                    1 if name == "keep_n_latest_versions" else 0):
-                raise ParameterInvalid(name)
-            values[name] = number
-    if "enabled" in fields:
-        raw = fields["enabled"]
-        if isinstance(raw, bool):
-            values["enabled"] = raw
-        elif str(raw).lower() in ("true", "false"):
-            values["enabled"] = str(raw).lower() == "true"
-        else:
-            raise ParameterInvalid("enabled")
-    return Policy(**values)
-
-
-def _prerelease(version: str) -> bool:
-    try:
-        return Version(version).is_prerelease
-    except InvalidVersion:
-        return False
-
-
-def chosen(policy: Policy, packages: list[PackageRecord], rules: list[ProtectionRule],
-           last_downloads: dict[int, datetime], now: datetime) -> list[PackageRecord]:
-    """The releases the policy deletes, by name then version, highest first."""
-    by_name: dict[str, list[PackageRecord]] = {}
-    for package in packages:
-        by_name.setdefault(package.name, []).append(package)
-    doomed: list[PackageRecord] = []
-    for name, releases in sorted(by_name.items()):
-        if delete_protected(rules, name) or delete_protected(rules, releases[0].shown_name):
-            continue
-        releases.sort(key=lambda p: version_key(p.shown_version), reverse=True)
-        picked = []
-        for rank, package in enumerate(releases):
-            created = package.created_at or now
-            seen = last_downloads.get(package.id, created)
-            if ((policy.keep_n_latest_versions is not None and rank >= policy.keep_n_latest_versions)
-                    or (policy.delete_prereleases_older_than_days is not None and _prerelease(package.shown_version)
-                        and created < now - timedelta(days=policy.delete_prereleases_older_than_days))
-                    or (policy.delete_not_downloaded_for_days is not None
-                        and seen < now - timedelta(days=policy.delete_not_downloaded_for_days))):
-                picked.append(package)
-        if len(picked) == len(releases):  # never the only remaining version: keep the highest
-            picked = picked[1:]
-        doomed.extend(picked)
-    return doomed
 
 
 class CleanupService:

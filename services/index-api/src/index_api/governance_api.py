@@ -16,12 +16,12 @@ from registry_shared.domain.ids import parse_id
 from registry_shared.errors import BadRequest, ParameterInvalid
 from registry_shared.governance.access import authorize_admin, authorize_manage
 from registry_shared.governance.audit import EVENT_NAMES, record_json
+from registry_shared.governance.service import AuditQuery, Who
 from registry_shared.governance.webhooks import hook_json
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import api_credentials
 from registry_shared.web.request_info import client_ip
 
-from .governance import AuditQuery, Who
 from .keys import ACCESS, GOVERNANCE, SETTINGS, YANK
 from .listing import parse_page
 from .presenters import pagination_headers

@@ -1,6 +1,7 @@
 """Typed application keys shared by the factory, the views and the event consumer."""
 from aiohttp import web
 
+from registry_shared.governance.service import Governance
 from registry_shared.governance.yank import YankService
 from registry_shared.replicas import Announcer
 from registry_shared.web.contexts import BROKER, MONGO, STORE
@@ -9,7 +10,6 @@ from .access import AccessCaches, ReadAccess
 from .cache import PageCache
 from .cleanup import CleanupService
 from .downloads import DownloadCounter
-from .governance import Governance
 from .management import PackageManagement
 from .service import Forwarder, ReadService
 from .settings import IndexSettings

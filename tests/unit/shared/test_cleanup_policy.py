@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from index_api.cleanup import Policy, chosen, updated_policy
 from registry_shared.errors import ParameterInvalid
+from registry_shared.governance.cleanup import Policy, chosen, updated_policy
 from registry_shared.governance.protection import ProtectionRule
 from registry_shared.records.packages import PackageRecord
 

@@ -1,9 +1,9 @@
-"""Use cases of the governance API (SPEC §10) in index-api: protection rules, audit records, hooks.
+"""Use cases of governance (SPEC §10): protection rules, audit records, hooks. index-api's API, the web
+interface and registry-admin call them alike.
 
-Yank lives in `registry_shared.governance.yank` (the web interface calls it too); the cleanup policy in
-cleanup.py. Each change is announced: a rule change as `protection_rule.changed` (audit) and
-`access.changed`, which every index-api and upload-api replica answers once it dropped its cached rules
-and decisions, so the next upload sees the rule.
+Yank lives in yank.py; the cleanup policy's rules in cleanup.py. Each rule change is announced as
+`protection_rule.changed` (audit) and `access.changed`, which every index-api and upload-api replica
+answers once it dropped its cached rules and decisions, so the next upload sees the rule.
 """
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from registry_shared.domain.access import AccessFacts, Principal
-from registry_shared.errors import NotFound, ParameterInvalid, ParameterMissing
-from registry_shared.events import AccessChanged, Event, ProtectionRuleChanged
-from registry_shared.governance.protection import DELETE_LEVELS, PUSH_LEVELS, ProtectionRule, check_delete
-from registry_shared.governance.webhooks import check_events, check_url
-from registry_shared.logging import get_logger
+from ..domain.access import AccessFacts, Principal
+from ..errors import NotFound, ParameterInvalid, ParameterMissing
+from ..events import AccessChanged, Event, ProtectionRuleChanged
+from ..logging import get_logger
+from .protection import DELETE_LEVELS, PUSH_LEVELS, ProtectionRule, check_delete
+from .webhooks import check_events, check_url
 
 log = get_logger()
 MAX_PATTERN = 255
