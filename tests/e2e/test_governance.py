@@ -347,3 +347,43 @@ def test_cleanup_dry_run_lists_and_a_real_run_deletes_exactly_that(gov) -> None:
     assert {(d["name"], d["version"]) for d in real.json()["deleted"]} == listed
     assert versions("gov-clean") == ["10.0"] and versions("gov-single") == ["1.0"]
     api(gov, "PUT", policy, json={"keep_n_latest_versions": None, "delete_not_downloaded_for_days": None})
+
+
+# -- registry-admin ----------------------------------------------------------------------------------
+
+def test_registry_admin_governance_commands(gov) -> None:
+    admin = gov["stack"].admin
+    assert upload(gov, "gov-admin-cli", "1.0").status_code == 201
+    target = package_id(gov, "gov-admin-cli", "1.0")
+    yanked = admin("package", "yank", "--project", "gov/app", "--package-id", str(target), "--reason", "cli")
+    assert (yanked["yanked"], yanked["yanked_reason"], yanked["files"]) == (True, "cli", 1)
+    page = api(gov, "GET", f"/projects/{gov['pid']}/packages/pypi/simple/gov-admin-cli/").text
+    assert 'data-yanked="cli"' in page  # every replica dropped its page before the command returned
+    assert admin("package", "unyank", "--project", "gov/app", "--package-id", str(target))["yanked"] is False
+
+    rule = admin("protection", "create", "--project", "gov/app", "--pattern", "gov-cli-*", "--push", "owner")
+    assert rule["minimum_access_level_for_push"] == "owner"
+    assert [r["id"] for r in admin("protection", "list", "--project", "gov/app")["rules"]] == [rule["id"]]
+    assert upload(gov, "gov-cli-x", "1.0").status_code == 403  # the maintainer is below owner, at once
+    assert admin("protection", "update", "--project", "gov/app", "--id", str(rule["id"]), "--push", "none"
+                 )["minimum_access_level_for_push"] is None
+    with pytest.raises(RuntimeError, match="Package name pattern has already been taken"):
+        admin("protection", "create", "--project", "gov/app", "--pattern", "GOV-CLI-*")
+    assert admin("protection", "delete", "--project", "gov/app", "--id", str(rule["id"]))["deleted"] is True
+
+    hook = admin("hook", "create", "--group", "gov", "--url", "http://127.0.0.1:9/never", "--token", "t0k",
+                 "--events", "package_yanked")
+    assert "token" not in hook and hook["events"] == ["package_yanked"]
+    assert [h["id"] for h in admin("hook", "list", "--group", "gov")["hooks"]] == [hook["id"]]
+    assert admin("hook", "delete", "--group", "gov", "--id", str(hook["id"]))["deleted"] is True
+
+    policy = admin("cleanup", "set", "--project", "gov/app", "--keep-n-latest-versions", "5", "--enabled", "true")
+    assert (policy["keep_n_latest_versions"], policy["enabled"]) == (5, True)
+    assert admin("cleanup", "show", "--project", "gov/app")["keep_n_latest_versions"] == 5
+    admin("cleanup", "set", "--project", "gov/app", "--keep-n-latest-versions", "none", "--enabled", "false")
+
+    wait_until(lambda: any(r["details"].get("reason") == "cli" for r in admin(
+        "audit", "list", "--project", "gov/app", "--event-name", "package_yanked")["records"]), 10, "the record")
+    records = admin("audit", "list", "--event-name", "protection_rule_created")["records"]
+    assert any(r["details"]["rule"]["package_name_pattern"] == "gov-cli-*" and r["author"]["type"] == "system"
+               for r in records)

@@ -12,6 +12,7 @@ from ..domain.access import DEPLOY_SCOPES, PAT_SCOPES, RegistryAccess, Role, Vis
 from ..events import AccessChanged, Event, TokenCreated, TokenRevoked
 from ..replicas import Announcer, ReplicaRegistry
 from ..settings import CommonSettings
+from .governance import GovernanceCommands
 
 
 class AdminError(Exception):
@@ -26,7 +27,7 @@ def _scopes(raw: str, allowed: frozenset[str]) -> list[str]:
     return scopes
 
 
-class Commands:
+class Commands(GovernanceCommands):
     def __init__(self, settings: CommonSettings, mongo: Mongo) -> None:
         self.settings = settings
         self.mongo = mongo
