@@ -59,7 +59,7 @@ class AuditService:
                   "entity_type": draft.entity_type, "entity_id": draft.entity_id, "entity_path": path,
                   "target": draft.target, "details": draft.details, "ip_address": draft.ip_address or None,
                   "correlation_id": correlation_id, "created_at": datetime.now(UTC)}
-        stored = await self.store.insert_record(message_id, record, scopes)
+        stored = await self.store.insert_record(draft.key or message_id, record, scopes)
         await self.publisher.publish(AuditRecorded(record=record_json(stored), scopes=scopes), correlation_id)
         log.info("audit_recorded", event_name=draft.event_name, record_id=stored.get("id"),
                  entity=f"{draft.entity_type}:{draft.entity_id}")

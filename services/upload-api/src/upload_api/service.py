@@ -21,7 +21,7 @@ from registry_shared.domain.filenames import check_filename_matches, parse_filen
 from registry_shared.domain.names import normalize_name, validate_name
 from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
-from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
+from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, FormMetadata
 from registry_shared.governance.protection import check_push
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import FileState, StoredFile
@@ -115,7 +115,11 @@ class UploadService:
         lap("reserve")
         if owner:
             async with self._holding(doc):
-                blob = await self._store(doc, request.content, declared)
+                try:
+                    blob = await self._store(doc, request.content, declared)
+                except UploadRejected as exc:
+                    await self._record_rejection(doc, exc, request)
+                    raise
                 await self._finish_body(doc, request.content)
             lap("store")
         else:
@@ -131,6 +135,17 @@ class UploadService:
         rules = await self.protection.rules(project["_id"]) if self.protection is not None else []
         if rules:
             check_push(rules, name, principal, await self.access.project_facts(principal, project))
+
+    async def _record_rejection(self, doc: StoredFile, exc: UploadRejected, request: UploadRequest) -> None:
+        """The audit fact of a refused file (`package_rejected`): a verdict addressed to no replica, so only
+        the audit consumer reads it. Best effort: the client's 400 does not depend on it."""
+        event = DistributionRejected(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
+                                     reason=exc.reason, upload_id=doc.upload_id, name=doc.display_name,
+                                     version=doc.version, uploader=doc.uploader, ip_address=request.ip_address)
+        try:
+            await self.publisher.publish(event, request.correlation_id)
+        except Exception as publish_exc:  # noqa: BLE001 - the refusal stands; only its record is lost
+            log.warning("rejection_not_recorded", file_id=doc.id, error=type(publish_exc).__name__)
 
     async def _reserve(self, reservation: StoredFile) -> tuple[bool, StoredFile]:
         """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""

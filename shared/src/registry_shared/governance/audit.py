@@ -40,6 +40,9 @@ class Draft:
     target: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)
     ip_address: str = ""
+    # What makes two deliveries one record, when not the AMQP message id: a verdict is published afresh
+    # (a new message id) when the worker redelivers an upload, so it is keyed by the upload.
+    key: str | None = None
 
 
 def _target(name: str, version: str = "", file_name: str | None = None) -> dict[str, Any]:
@@ -48,12 +51,13 @@ def _target(name: str, version: str = "", file_name: str | None = None) -> dict[
 
 def _published(e: DistributionIndexed) -> Draft:
     return Draft("package_published", "project", e.project_id, e.uploader, _target(e.name, e.version, e.filename),
-                 {"file_id": e.file_id, "package_id": e.package_id}, e.ip_address)
+                 {"file_id": e.file_id, "package_id": e.package_id}, e.ip_address,
+                 f"published:{e.file_id}:{e.upload_id}" if e.upload_id else None)
 
 
 def _rejected(e: DistributionRejected) -> Draft:
     return Draft("package_rejected", "project", e.project_id, e.uploader, _target(e.name, e.version, e.filename),
-                 {"reason": e.reason}, e.ip_address)
+                 {"reason": e.reason}, e.ip_address, f"rejected:{e.file_id}:{e.upload_id}" if e.upload_id else None)
 
 
 def _deleted(e: PackageDeleted) -> Draft:
