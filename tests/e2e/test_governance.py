@@ -23,7 +23,7 @@ from registry_shared.events import PackageYanked
 from tests.support.servers import wait_until
 from tests.support.tenants import private_project
 
-from .clients import fresh_venv, pip_install, twine_upload
+from .clients import fresh_venv, pip_install, post_upload, twine_upload
 from .packages import build_package
 from .test_walking_registry import client_env, with_credentials
 
@@ -179,7 +179,13 @@ def test_each_action_writes_one_audit_record_even_redelivered(gov) -> None:
         found = audit(gov, path, per_page="100").json()
         return [(r["event_name"], (r["target"] or {}).get("name")) for r in found]
 
+    [wheel] = [w for (n, _v), w in gov["built"].items() if n == "gov-audit"]
+    refused = post_upload(gov["tenant"].upload_url, gov["token"], wheel, name="gov-audit", version="1.0",
+                          filename="gov_audit-1.0-1-py3-none-any.whl", content=b"not a zip",
+                          sha256_digest=hashlib.sha256(b"not a zip").hexdigest())
+    assert refused.status_code == 400, refused.text
     wait_until(lambda: ("package_yanked", "gov-audit") in names(), 10, "the yank's audit record")
+    wait_until(lambda: ("package_rejected", "gov-audit") in names(), 10, "the refusal's audit record")
     assert names().count(("package_published", "gov-audit")) == 1
     [record] = audit(gov, path, event_name="package_yanked").json()[:1]
     assert record["author"]["username"] == "gov-maintainer" and record["entity_type"] == "project"
