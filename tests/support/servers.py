@@ -264,6 +264,10 @@ class RegistryStack:
             "REGISTRY_VENV": str(VENV_BIN.parent),
             "REGISTRY_PORT": str(port),
             "STACK_REPLICA_PREFIX": f"{names['REPLICA_ID']}-",
+            # Test receivers of webhooks listen on 127.0.0.1 (SPEC §10 refuses local URLs by default).
+            "WEBHOOK_ALLOW_LOCAL_NETWORK": "true",
+            # Download counts reach the documents within a fraction of a second.
+            "DOWNLOAD_FLUSH_INTERVAL": "0.2",
         }
         # stack.py names every process. A bucket of its own and no key prefix, as with `make up`.
         del self.env["REPLICA_ID"], self.env["S3_PREFIX"]

@@ -8,7 +8,8 @@ nothing served:
    the caller's own cached pages are dropped (`on_rebuilt`), and `index.changed` tells every index-api
    replica (the publisher waits until each has applied it);
 3. `file.deleted` asks the metadata-worker to remove the objects afterwards;
-4. the file documents, their core metadata, and the package once it has no file left, are removed.
+4. the file documents, their core metadata, and the package once it has no file left, are removed;
+5. `package.deleted` (the audit record's fact, SPEC §10) says who deleted what.
 Only then does the caller answer. A retried delete finds the `deleting` files and runs the steps again.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .errors import NotFound, ServiceUnavailable
-from .events import Event, FileDeleted, IndexChanged, Scope
+from .events import Event, FileDeleted, IndexChanged, PackageDeleted, Scope
 from .logging import get_logger
 from .pages import PagesUnstable
 from .records.files import FileState, StoredFile
@@ -60,16 +61,23 @@ class PackageDeletion:
         self.publisher = publisher
         self.on_rebuilt = on_rebuilt
 
-    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None) -> None:
-        """The package and every file of it; 404 when the project has no such package."""
+    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None, *,
+                             actor: dict[str, object] | None = None, ip_address: str = "") -> None:
+        """The package and every file of it; 404 when the project has no such package. `actor` and
+        `ip_address` go into the audit record."""
         package = await self.repo.find_package(project["_id"], package_id)
         if package is None:
             raise NotFound()
         files = await self.repo.files(project["_id"], package_id, (FileState.INSTALLABLE, FileState.DELETING))
         await self._delete(project, package, files, correlation_id)
+        await self._record(PackageDeleted(project_id=project["_id"], package_id=package.id, name=package.shown_name,
+                                          version=package.shown_version, filenames=[f.filename for f in files],
+                                          whole_package=True, actor=actor or {}, ip_address=ip_address),
+                           correlation_id)
 
     async def delete_file(self, project: dict[str, Any], package_id: int, file_id: int,
-                          correlation_id: str | None) -> None:
+                          correlation_id: str | None, *, actor: dict[str, object] | None = None,
+                          ip_address: str = "") -> None:
         """One file of the package; the package goes with its last file."""
         package = await self.repo.find_package(project["_id"], package_id)
         states = (FileState.INSTALLABLE, FileState.DELETING)
@@ -78,6 +86,10 @@ class PackageDeletion:
         if package is None or not chosen:
             raise NotFound()
         await self._delete(project, package, chosen, correlation_id)
+        await self._record(PackageDeleted(project_id=project["_id"], package_id=package.id, name=package.shown_name,
+                                          version=package.shown_version, filenames=[f.filename for f in chosen],
+                                          whole_package=False, actor=actor or {}, ip_address=ip_address),
+                           correlation_id)
 
     async def _delete(self, project: dict[str, Any], package: PackageRecord, files: list[StoredFile],
                       correlation_id: str | None) -> None:
@@ -99,6 +111,13 @@ class PackageDeletion:
         package_gone = await self.repo.drop_package_if_empty(package)
         log.info("package_files_deleted", project_id=project["_id"], package_id=package.id, name=name,
                  file_ids=[f.id for f in files], package_deleted=package_gone, scopes=len(scopes))
+
+    async def _record(self, event: PackageDeleted, correlation_id: str | None) -> None:
+        """The audit fact of a finished deletion: the deletion holds whatever the broker says."""
+        try:
+            await self.publisher.publish(event, correlation_id)
+        except Exception as exc:  # noqa: BLE001 - the files are gone; a retried DELETE would only 404
+            log.error("deletion_record_not_published", package_id=event.package_id, error=type(exc).__name__)
 
     async def _publish(self, event: Event, correlation_id: str | None) -> None:
         try:

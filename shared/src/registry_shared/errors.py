@@ -112,3 +112,16 @@ class ServiceUnavailable(DomainError):
 class PayloadTooLarge(UploadRejected):
     def default_reason(self) -> str:
         return "File is too large"
+
+
+class Unprocessable(DomainError):
+    """422, as GitLab's model validations answer a conflict (`Package name pattern has already been taken`)."""
+
+    status = 422
+
+
+class ErrorParameter(DomainError):
+    """A 400 whose body is Grape's `{"error": "..."}` with a free text (`url is blocked: ...`)."""
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.message}

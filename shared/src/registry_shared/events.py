@@ -66,6 +66,7 @@ class DistributionStored(Event):
     # back from S3.
     inspected: bool = False
     core_metadata: Base64Payload | None = None
+    ip_address: str = ""  # the uploader's, for the audit record
 
 
 class DistributionIndexed(Event):
@@ -76,6 +77,12 @@ class DistributionIndexed(Event):
     project_id: int
     filename: str
     upload_id: str = ""
+    # For the audit record (package_published): who, from where, which release.
+    package_id: int | None = None
+    name: str = ""
+    version: str = ""
+    uploader: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
 
 
 class DistributionRejected(Event):
@@ -87,6 +94,11 @@ class DistributionRejected(Event):
     filename: str
     reason: str
     upload_id: str = ""
+    # For the audit record (package_rejected).
+    name: str = ""
+    version: str = ""
+    uploader: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
 
     @field_validator("reason")
     @classmethod
@@ -125,6 +137,13 @@ class TokenRevoked(Event):
     kind: ClassVar[str] = "token.revoked"
     token_kind: Literal["personal", "deploy", "job"]
     token_id: int
+    # For the audit record (token_revoked): the token's owner (a user, or a deploy token's project or
+    # group), who revoked it, from where.
+    user_id: int | None = None
+    project_id: int | None = None
+    group_id: int | None = None
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
 
 
 class AccessChanged(Event):
@@ -168,10 +187,110 @@ class PackageStatusChanged(Event):
     ip_address: str = ""
 
 
+# -- governance (SPEC §10): facts the audit consumer records, with who did it (`actor` =
+# Principal.log_fields(), ids and kinds only) and from where (`ip_address`).
+
+class PackageYanked(Event):
+    """Every file of a release now carries PEP 592's yank, with `reason` (empty: none given)."""
+
+    kind: ClassVar[str] = "package.yanked"
+    project_id: int
+    package_id: int
+    name: str
+    version: str
+    reason: str = ""
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
+class PackageUnyanked(Event):
+    kind: ClassVar[str] = "package.unyanked"
+    project_id: int
+    package_id: int
+    name: str
+    version: str
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
+class PackageDeleted(Event):
+    """A release (`whole_package`) or some of its files were deleted (E13, or the cleanup policy)."""
+
+    kind: ClassVar[str] = "package.deleted"
+    project_id: int
+    package_id: int
+    name: str
+    version: str
+    filenames: list[str]
+    whole_package: bool
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
+class ProtectionRuleChanged(Event):
+    """A package protection rule was created, updated or deleted; `rule` is its state after (before, when
+    deleted). Replicas drop cached rules."""
+
+    kind: ClassVar[str] = "protection_rule.changed"
+    project_id: int
+    rule_id: int
+    action: Literal["created", "updated", "deleted"]
+    rule: dict[str, object] = Field(default_factory=dict)
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
+class TokenCreated(Event):
+    kind: ClassVar[str] = "token.created"
+    token_kind: Literal["personal", "deploy", "job"]
+    token_id: int
+    name: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    user_id: int | None = None
+    project_id: int | None = None
+    group_id: int | None = None
+    actor: dict[str, object] = Field(default_factory=dict)
+    ip_address: str = ""
+
+
+class AuditRecorded(Event):
+    """The audit consumer wrote a record (its fields, JSON-ready); the webhook consumer delivers it."""
+
+    kind: ClassVar[str] = "audit.recorded"
+    record: dict[str, object]
+    scopes: list[str] = Field(default_factory=list)  # "project:<id>", "group:<id>": whose hooks get it
+
+
+class WebhookDelivery(Event):
+    """One audit record for one hook: the webhook consumer POSTs it, retried with backoff."""
+
+    kind: ClassVar[str] = "webhook.delivery"
+    hook_id: int
+    record: dict[str, object]
+
+
+class DownloadCount(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    file_id: int
+    project_id: int
+    package_id: int | None = None
+    count: int
+    last_at: float  # epoch seconds of the last download counted
+
+
+class DownloadsCounted(Event):
+    """index-api counted downloads since its last report (batched in process)."""
+
+    kind: ClassVar[str] = "downloads.counted"
+    counts: list[DownloadCount]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, IndexApplied,
-                TokenRevoked, AccessChanged, FileDeleted, PolicyChanged, PackageStatusChanged)
+                TokenRevoked, AccessChanged, FileDeleted, PackageYanked, PackageUnyanked, PackageDeleted,
+                ProtectionRuleChanged, TokenCreated, PolicyChanged, PackageStatusChanged, AuditRecorded,
+                WebhookDelivery, DownloadsCounted)
 }
 
 

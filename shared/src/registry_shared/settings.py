@@ -73,6 +73,12 @@ class IndexSettings(HttpSettings):
     # that reached index-api directly, stream through index-api (from its in-memory cache when warm).
     index_send_file_min_size: int = Field(default=1024 * 1024, ge=0)
     auth_cache_ttl: float = 5.0
+    # Governance (SPEC §10): hooks to loopback/link-local/private addresses are refused unless this is true;
+    # download counts are sent every DOWNLOAD_FLUSH_INTERVAL seconds; the cleanup policies run every
+    # CLEANUP_INTERVAL seconds (one replica per period, by a lease in MongoDB).
+    webhook_allow_local_network: bool = False
+    download_flush_interval: float = Field(default=1.0, gt=0)
+    cleanup_interval: float = Field(default=12 * 3600.0, gt=0)
 
 
 class ProxySettings(HttpSettings):
@@ -86,6 +92,14 @@ class ProxySettings(HttpSettings):
 
 class WorkerSettings(HttpSettings):
     worker_prefetch: int = 4
+    # Webhook delivery (SPEC §10): a non-2xx or no answer within WEBHOOK_TIMEOUT seconds is retried after
+    # WEBHOOK_RETRY_DELAY seconds, doubling up to WEBHOOK_RETRY_DELAY_MAX, until WEBHOOK_RETRY_WINDOW seconds
+    # have passed since the first failure.
+    webhook_allow_local_network: bool = False
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_retry_delay: float = Field(default=10.0, gt=0)
+    webhook_retry_delay_max: float = Field(default=640.0, gt=0)
+    webhook_retry_window: float = Field(default=7200.0, ge=0)
 
 
 class WebSettings(HttpSettings):

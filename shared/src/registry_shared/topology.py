@@ -10,6 +10,12 @@ nothing here touches the broker.
 - `<exchange>.metadata-worker`: metadata-worker's durable work queue, bound to `WORKER_BINDINGS`; its
   dead letters wait in `<exchange>.metadata-worker.dead`, its delayed retries in
   `<exchange>.metadata-worker.retry.<seconds>`.
+- `<exchange>.audit`: metadata-worker's audit consumer (SPEC §10), bound to `AUDIT_BINDINGS`; writes one
+  record per event (idempotent by `message_id`) and publishes `audit.recorded`.
+- `<exchange>.webhooks`: metadata-worker's webhook consumer, bound to `audit.recorded` (it publishes one
+  `webhook.delivery` per matching hook) and `webhook.delivery` (it POSTs it), retried through
+  `<exchange>.webhooks.retry.<seconds>`.
+- `<exchange>.downloads`: metadata-worker's download counter, bound to `downloads.counted`.
 - Private (exclusive, auto-deleted, broker-named) queues: every index-api replica's, bound to
   `INDEX_REPLICA_BINDINGS`; every upload-api replica's, bound to `verdict_bindings(reply_to)` and
   `CREDENTIAL_BINDINGS`. `index.applied` answers go to the asker's private queue through the default
@@ -19,14 +25,22 @@ from __future__ import annotations
 
 from .events import (
     AccessChanged,
+    AuditRecorded,
     DistributionIndexed,
     DistributionRejected,
     DistributionStored,
+    DownloadsCounted,
     FileDeleted,
     IndexChanged,
+    PackageDeleted,
     PackageStatusChanged,
+    PackageUnyanked,
+    PackageYanked,
     PolicyChanged,
+    ProtectionRuleChanged,
+    TokenCreated,
     TokenRevoked,
+    WebhookDelivery,
 )
 
 WORKER_QUEUE_SUFFIX = "metadata-worker"
@@ -38,6 +52,28 @@ CREDENTIAL_BINDINGS: tuple[str, ...] = (TokenRevoked.kind, AccessChanged.kind)
 POLICY_BINDINGS: tuple[str, ...] = (PolicyChanged.kind, PackageStatusChanged.kind)
 INDEX_REPLICA_BINDINGS: tuple[str, ...] = (IndexChanged.kind, *CREDENTIAL_BINDINGS, *POLICY_BINDINGS)
 VERDICT_KINDS: tuple[str, ...] = (DistributionIndexed.kind, DistributionRejected.kind)
+# Verdicts are routed `<kind>.<replica>` (or the bare kind): `#` matches both.
+AUDIT_BINDINGS: tuple[str, ...] = (
+    f"{DistributionIndexed.kind}.#", f"{DistributionRejected.kind}.#", PackageDeleted.kind, PackageYanked.kind,
+    PackageUnyanked.kind, PackageStatusChanged.kind, ProtectionRuleChanged.kind, PolicyChanged.kind,
+    TokenCreated.kind, TokenRevoked.kind)
+WEBHOOK_BINDINGS: tuple[str, ...] = (AuditRecorded.kind, WebhookDelivery.kind)
+DOWNLOAD_BINDINGS: tuple[str, ...] = (DownloadsCounted.kind,)
+
+
+def audit_queue(exchange: str) -> str:
+    """`<exchange>.audit`: the durable queue of the audit consumer."""
+    return f"{exchange}.audit"
+
+
+def webhook_queue(exchange: str) -> str:
+    """`<exchange>.webhooks`: the durable queue of the webhook consumer (and of its deliveries)."""
+    return f"{exchange}.webhooks"
+
+
+def download_queue(exchange: str) -> str:
+    """`<exchange>.downloads`: the durable queue of the download counter."""
+    return f"{exchange}.downloads"
 
 
 def dead_letter_exchange(exchange: str) -> str:

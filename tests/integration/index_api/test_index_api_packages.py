@@ -136,6 +136,8 @@ async def test_project_list_json_as_gitlab_writes_it(client: TestClient, world: 
                    "delete_api_path": f"{BASE}/api/v4/projects/{pid}/packages/{package_id}"},
         "created_at": first["created_at"], "last_downloaded_at": None, "project_id": pid,
         "project_path": "acme/api", "tags": [],
+        # SPEC §10 (beyond GitLab): the release's yank and download total.
+        "downloads": 0, "yanked": False, "yanked_reason": None,
     }
     assert first["created_at"].endswith("Z") and len(first["created_at"]) == len("2019-11-27T03:37:38.711Z")
     assert response.headers["X-Total"] == "4" and response.headers["X-Page"] == "1"
@@ -293,7 +295,8 @@ async def test_package_files_as_gitlab_writes_them(client: TestClient, world: Wo
     assert entry == {"id": wheel["_id"], "package_id": package_id, "created_at": entry["created_at"],
                      "file_name": "alpha-1.0-py3-none-any.whl", "size": len(content),
                      "file_md5": hashlib.md5(content).hexdigest(), "file_sha1": None,
-                     "file_sha256": hashlib.sha256(content).hexdigest()}
+                     "file_sha256": hashlib.sha256(content).hexdigest(),
+                     "downloads": 0, "last_downloaded_at": None}  # SPEC §10
     assert (response.headers["X-Total"], response.headers["X-Total-Pages"], response.headers["X-Next-Page"]) == (
         "2", "2", "2")
     assert (await client.get(f"/api/v4/projects/{pid}/packages/{package_id}/package_files")).status == 401

@@ -33,8 +33,11 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
     assert changed.event.scopes == [Scope(kind="project", id=project["_id"]), Scope(kind="group", id=root_id),
                                     Scope(kind="group", id=sub_id)]
     assert changed.event.names == ["demo-pkg"]
+    # The verdict also carries what the audit record (package_published) needs.
     assert verdict.event == DistributionIndexed(file_id=event.file_id, project_id=project["_id"], filename=WHEEL,
-                                                upload_id=event.upload_id)
+                                                upload_id=event.upload_id, name=verdict.event.name, version="1.0",
+                                                uploader=event.uploader)
+    assert verdict.event.name.lower().replace("_", "-") == "demo-pkg"
     assert changed.correlation_id == verdict.correlation_id == "corr-wheel-1"
     assert await worker.next_outcome("distribution.stored") == "indexed"
 

@@ -10,7 +10,7 @@ import pytest
 from index_api.cache import PageCache
 from index_api.management import PackageManagement
 from registry_shared.errors import NotFound, ServiceUnavailable
-from registry_shared.events import Event, FileDeleted, IndexChanged, Scope
+from registry_shared.events import Event, FileDeleted, IndexChanged, PackageDeleted, Scope
 from registry_shared.pages import PagesUnstable
 from registry_shared.records.files import StoredFile
 from registry_shared.records.packages import PackageRecord
@@ -87,10 +87,17 @@ def management(repo: FakeRepository, *, unstable: bool = False, fail_on: str | N
 async def test_a_package_deletion_hides_then_announces_then_removes() -> None:
     repo = FakeRepository()
     service, publisher = management(repo)
-    await service.delete_package(PROJECT, 40, "corr")
+    actor = {"principal": "user", "user_id": 3, "credential_id": 9}
+    await service.delete_package(PROJECT, 40, "corr", actor=actor, ip_address="192.0.2.1")
+    # The audit fact goes last, once the deletion holds (SPEC §10: `package_deleted`).
     assert repo.log == ["mark 1", "mark 2", "rebuild [1, 2]", "publish index.changed", "publish file.deleted",
-                        "publish file.deleted", "remove 1", "remove 2", "drop package"]
-    changed, *deleted = publisher.events
+                        "publish file.deleted", "remove 1", "remove 2", "drop package", "publish package.deleted"]
+    *events, recorded = publisher.events
+    assert recorded == PackageDeleted(project_id=7, package_id=40, name=recorded.name, version=recorded.version,
+                                      filenames=recorded.filenames, whole_package=True, actor=actor,
+                                      ip_address="192.0.2.1")
+    assert len(recorded.filenames) == 2
+    changed, *deleted = events
     assert changed == IndexChanged(scopes=SCOPES, names=["demo"])
     assert deleted == [FileDeleted(file_id=1, project_id=7, object_keys=["files/7/a/demo-1.0.tar.gz"]),
                        FileDeleted(file_id=2, project_id=7, object_keys=["files/7/b/demo-1.0-py3-none-any.whl"])]
@@ -100,7 +107,9 @@ async def test_a_file_deletion_keeps_the_package_of_the_other_files() -> None:
     repo = FakeRepository()
     service, _publisher = management(repo)
     await service.delete_file(PROJECT, 40, 2, None)
-    assert repo.log == ["mark 2", "rebuild [2]", "publish index.changed", "publish file.deleted", "remove 2"]
+    assert repo.log == ["mark 2", "rebuild [2]", "publish index.changed", "publish file.deleted", "remove 2",
+                        "publish package.deleted"]
+    assert isinstance(_publisher.events[-1], PackageDeleted) and not _publisher.events[-1].whole_package
     assert 40 in repo.packages and list(repo.docs) == [1]
 
 
@@ -116,7 +125,7 @@ async def test_a_broker_failure_is_503_and_leaves_the_files_hidden_for_the_retry
     retry, publisher = management(repo)  # the broker is back: a retried DELETE finds the marked files
     await retry.delete_package(PROJECT, 40, None)
     assert repo.docs == {} and repo.packages == {}
-    assert [e.kind for e in publisher.events] == ["index.changed", "file.deleted", "file.deleted"]
+    assert [e.kind for e in publisher.events] == ["index.changed", "file.deleted", "file.deleted", "package.deleted"]
 
 
 async def test_pages_that_do_not_settle_are_503_with_nothing_removed() -> None:

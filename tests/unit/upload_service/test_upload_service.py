@@ -240,7 +240,9 @@ async def test_a_digest_mismatch_keeps_nothing(world: World) -> None:
         await world.upload(md5_digest="0" * 32)
     assert info.value.body() == {
         "message": "400 Bad request - The digest supplied does not match a digest calculated from the uploaded file."}
-    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+    # Nothing kept; only the audit fact of the refusal (a verdict addressed to no replica) goes out.
+    assert world.blobs.objects == {} and world.reservations.docs == {}
+    assert [(e.kind, e.reason) for e in world.worker.events] == [("distribution.rejected", info.value.reason)]
 
 
 async def test_a_malformed_end_of_the_body_keeps_nothing(world: World) -> None:
@@ -317,7 +319,10 @@ async def test_an_inspector_s_refusal_is_a_400_and_keeps_nothing(world: World) -
     with pytest.raises(UploadRejected) as info:
         await world.upload()
     assert info.value.reason == "Invalid distribution file: member '../x' contains '..'"
-    assert world.reservations.docs == {} and world.worker.events == []
+    assert world.reservations.docs == {}
+    [rejected] = world.worker.events
+    assert isinstance(rejected, DistributionRejected)
+    assert (rejected.reason, rejected.name, rejected.version) == (info.value.reason, "demo", "1.0")
 
 
 async def test_inspected_metadata_travels_in_the_event(world: World) -> None:

@@ -126,7 +126,7 @@ class ReadAccess:
         return await self._facts(principal, "project", project)
 
     async def group_facts(self, principal: Principal, group: dict[str, Any]) -> AccessFacts:
-        """This caller's facts about one group (the policy API decides on them)."""
+        """This caller's facts about one group (the policy and governance routes decide on them)."""
         return await self._facts(principal, "group", group)
 
     async def _facts(self, principal: Principal, kind: str, doc: dict[str, Any]) -> AccessFacts:

@@ -7,9 +7,12 @@ from functools import partial
 
 from aiohttp import web
 
+from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.policies import PolicyBook, PolicyRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
+from registry_shared.governance.service import Governance
+from registry_shared.governance.yank import YankService
 from registry_shared.pages import PageBuilder
 from registry_shared.replicas import Announcer, ReplicaRegistry, acknowledge, heartbeat
 from registry_shared.web.app import create_base_app
@@ -20,13 +23,18 @@ from .adapters.management import MongoManagementRepository
 from .adapters.objects import S3Blobs
 from .adapters.reads import MongoReadRepository
 from .cache import CachedBlobs, PageCache
+from .cleanup import CleanupService
+from .downloads import DownloadCounter
 from .events import BINDINGS, Invalidator, consume
 from .keys import (
     ACCESS,
     ACCESS_CACHES,
     ANNOUNCER,
     BROKER,
+    CLEANUP,
+    DOWNLOADS,
     FORWARDER,
+    GOVERNANCE,
     MANAGEMENT,
     MONGO,
     PAGE_CACHE,
@@ -35,6 +43,7 @@ from .keys import (
     SERVICE,
     SETTINGS,
     STORE,
+    YANK,
 )
 from .management import PackageManagement
 from .policy import ReadPolicy
@@ -51,7 +60,7 @@ def create_app(settings: IndexSettings) -> web.Application:
     app[PAGE_CACHE] = PageCache()
     app[ACCESS_CACHES] = AccessCaches(ttl=settings.auth_cache_ttl)
     app.cleanup_ctx.extend([mongo_context(settings), store_context(settings), broker_context(settings),
-                            subscription_ctx, forwarder_ctx])
+                            subscription_ctx, forwarder_ctx, governance_ctx])
     app.on_startup.append(wire_services)  # runs after every cleanup context has connected
     setup_routes(app)
     return app
@@ -92,6 +101,25 @@ async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def governance_ctx(app: web.Application) -> AsyncIterator[None]:
+    """SPEC §10's background work: download counts reported every DOWNLOAD_FLUSH_INTERVAL (a last time on
+    shutdown), and the cleanup policies' schedule (one replica per period, by a lease in MongoDB)."""
+    settings = app[SETTINGS]
+    app[DOWNLOADS] = counter = DownloadCounter(app[BROKER], settings.download_flush_interval)
+    mongo = app[MONGO]
+    packages = PackageRepository(mongo)
+    management = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, packages), app[PAGE_CACHE],
+                                   app[ANNOUNCER])
+    governance_repo = GovernanceRepository(mongo)
+    app[MANAGEMENT] = management
+    app[GOVERNANCE] = Governance(governance_repo, app[ANNOUNCER],
+                                 allow_local_hooks=settings.webhook_allow_local_network)
+    app[YANK] = YankService(governance_repo, PageBuilder(mongo, packages), app[ANNOUNCER])
+    app[CLEANUP] = cleanup = CleanupService(governance_repo, management)
+    async with counter.running(), cleanup.scheduled(settings.cleanup_interval):
+        yield
+
+
 async def wire_services(app: web.Application) -> None:
     settings = app[SETTINGS]
     mongo = app[MONGO]
@@ -103,5 +131,3 @@ async def wire_services(app: web.Application) -> None:
                                settings.registry_external_url, redirect_files=settings.index_file_redirect,
                                gateway_min_size=settings.index_send_file_min_size, policy=app[POLICY])
     app[POLICY_ADMIN] = PolicyManagement(PolicyRepository(mongo), app[POLICY], app[PAGE_CACHE], app[ANNOUNCER])
-    app[MANAGEMENT] = PackageManagement(MongoManagementRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)),
-                                        app[PAGE_CACHE], app[ANNOUNCER])

@@ -87,11 +87,15 @@ class PackageManagement:
             raise NotFound()
         return package, files
 
-    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None) -> None:
-        """E13: the package and every file of it (`registry_shared.deletion`, as the web interface's form)."""
-        await self.deletion.delete_package(project, package_id, correlation_id)
+    async def delete_package(self, project: dict[str, Any], package_id: int, correlation_id: str | None, *,
+                             actor: dict[str, object] | None = None, ip_address: str = "") -> None:
+        """E13: the package and every file of it (`registry_shared.deletion`, as the web interface's form).
+        `actor` and `ip_address` go into the audit record."""
+        await self.deletion.delete_package(project, package_id, correlation_id, actor=actor, ip_address=ip_address)
 
     async def delete_file(self, project: dict[str, Any], package_id: int, file_id: int,
-                          correlation_id: str | None) -> None:
+                          correlation_id: str | None, *, actor: dict[str, object] | None = None,
+                          ip_address: str = "") -> None:
         """E13: one file of the package; the package goes with its last file."""
-        await self.deletion.delete_file(project, package_id, file_id, correlation_id)
+        await self.deletion.delete_file(project, package_id, file_id, correlation_id, actor=actor,
+                                        ip_address=ip_address)

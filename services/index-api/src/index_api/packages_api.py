@@ -15,9 +15,10 @@ from registry_shared.domain.ids import parse_id
 from registry_shared.errors import ParameterInvalid
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import api_credentials
+from registry_shared.web.request_info import client_ip
 
 from .access import ReadScope
-from .keys import ACCESS, MANAGEMENT, SETTINGS
+from .keys import ACCESS, GOVERNANCE, MANAGEMENT, SETTINGS
 from .listing import PageRequest, parse_list_query, parse_page
 from .presenters import package_detail_json, package_file_json, package_json, pagination_headers
 
@@ -78,16 +79,18 @@ async def list_package_files(request: web.Request) -> web.Response:
 
 async def delete_package(request: web.Request) -> web.Response:
     package_id = _id_param(request, "package_id")
-    project = await _deleter(request)
-    await request.app[MANAGEMENT].delete_package(project, package_id, request[CORRELATION_ID])
+    project, principal = await _deleter(request, package_id)
+    await request.app[MANAGEMENT].delete_package(project, package_id, request[CORRELATION_ID],
+                                                 actor=principal.log_fields(), ip_address=client_ip(request))
     return web.Response(status=204)
 
 
 async def delete_package_file(request: web.Request) -> web.Response:
     package_id = _id_param(request, "package_id")
     file_id = _id_param(request, "package_file_id")
-    project = await _deleter(request)
-    await request.app[MANAGEMENT].delete_file(project, package_id, file_id, request[CORRELATION_ID])
+    project, principal = await _deleter(request, package_id)
+    await request.app[MANAGEMENT].delete_file(project, package_id, file_id, request[CORRELATION_ID],
+                                              actor=principal.log_fields(), ip_address=client_ip(request))
     return web.Response(status=204)
 
 
@@ -101,13 +104,16 @@ async def _reader(request: web.Request, kind: str) -> tuple[ReadScope, Principal
     return await access.authorize(principal, kind, doc), principal
 
 
-async def _deleter(request: web.Request) -> dict[str, Any]:
-    """The project, once the caller may delete its packages: 404 unknown, then 401 / 404 / 403."""
+async def _deleter(request: web.Request, package_id: int) -> tuple[dict[str, Any], Principal]:
+    """The project, once the caller may delete its packages: 404 unknown, then 401 / 404 / 403, then 403
+    `Package protected.` where a protection rule's delete level is above the caller (SPEC §10)."""
     access = request.app[ACCESS]
     project = await access.find_scope("project", request.match_info["id"])
     principal = await _principal(request, "project", project)
-    authorize_delete(principal, await access.project_facts(principal, project))
-    return project
+    facts = await access.project_facts(principal, project)
+    authorize_delete(principal, facts)
+    await request.app[GOVERNANCE].check_delete(project, package_id, principal, facts)
+    return project, principal
 
 
 async def _principal(request: web.Request, kind: str, doc: dict[str, Any]) -> Principal:

@@ -35,7 +35,10 @@ def package_json(package: PackageRecord, project: Mapping[str, Any], base_url: s
         "status": "default",
         "_links": links,
         "created_at": iso_time(package.created_at),
-        "last_downloaded_at": None,
+        "last_downloaded_at": iso_time(package.last_downloaded_at),
+        "downloads": package.downloads,
+        "yanked": bool(package.yanked),
+        "yanked_reason": package.yanked if isinstance(package.yanked, str) else None,
         "project_id": int(project["_id"]),
         "project_path": project["path"],
         "tags": [],
@@ -74,6 +77,8 @@ def package_file_json(file: StoredFile) -> dict[str, Any]:
         "file_md5": file.md5 or None,
         "file_sha1": None,
         "file_sha256": file.sha256 or None,
+        "downloads": file.downloads,
+        "last_downloaded_at": iso_time(file.last_downloaded_at),
     }
 
 

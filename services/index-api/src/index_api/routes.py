@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import packages_api, policy_api, views
+from . import cleanup_api, governance_api, packages_api, policy_api, views
 
 ROOTS = {"project": "/api/v4/projects/{id}/packages/pypi", "group": "/api/v4/groups/{id}/-/packages/pypi"}
 ScopedView = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -33,5 +33,7 @@ def setup_routes(app: web.Application) -> None:
         ]
         for suffix, view in table:
             app.router.add_get(root + suffix, _for(view, kind))  # HEAD is added with every GET
+    governance_api.add_routes(app.router)
+    cleanup_api.add_routes(app.router)  # SPEC §10; before E10-E13, whose `{package_id}` takes any segment
     packages_api.add_routes(app.router)  # E10-E13, GitLab's Packages API
     policy_api.add_routes(app.router)  # SPEC §9 policy and package status

@@ -14,7 +14,7 @@ from registry_shared.web.basic_auth import basic_credentials
 from .access import ReadScope
 from .conditional import etag_matches, requested_range
 from .errors import NotAcceptable
-from .keys import ACCESS, SERVICE
+from .keys import ACCESS, DOWNLOADS, SERVICE
 from .metrics import FILES_SENT_BY_GATEWAY, FILES_STREAMED
 from .responses import file_headers, gateway_can_send, gateway_send, metadata_response, simple_response, stream_file
 
@@ -71,11 +71,15 @@ async def download(request: web.Request, kind: str) -> web.StreamResponse:
     if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
         return web.Response(status=304, headers=headers)
     if service.redirect_files:
+        if request.method == "GET":
+            request.app[DOWNLOADS].count(file)
         return web.Response(status=302, headers={"Location": await service.file_url(file)})
     byte_range = requested_range(request.headers.get("Range"), request.headers.get("If-Range"),
                                  file.size, headers["ETag"])
     if request.method == "HEAD":  # never touches S3
         return await stream_file(request, service, file, byte_range, headers)
+    if byte_range is None or byte_range.start == 0:  # a resumed download was counted when it began
+        request.app[DOWNLOADS].count(file)
     if gateway_can_send(request) and service.gateway_sends(file):
         request[LOG_FIELDS]["sent_by"] = "gateway"  # the bytes never pass through this process
         FILES_SENT_BY_GATEWAY.inc()

@@ -10,25 +10,40 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
+from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
+from registry_shared.events import AuditRecorded, DownloadsCounted, Event, WebhookDelivery
+from registry_shared.governance.audit import BUILDERS
 from registry_shared.pages import PageBuilder
 from registry_shared.replicas import Announcer, ReplicaRegistry
-from registry_shared.topology import worker_queue
+from registry_shared.topology import (
+    AUDIT_BINDINGS,
+    DOWNLOAD_BINDINGS,
+    WEBHOOK_BINDINGS,
+    audit_queue,
+    download_queue,
+    webhook_queue,
+    worker_queue,
+)
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import BROKER, MONGO, STORE, broker_context, mongo_context, store_context
 
 from .adapters.messaging import WorkerPublisher
 from .adapters.objects import S3Distributions
+from .consumers import Handler, QueueConsumer
+from .governance import AuditService, DownloadService, WebhookService
 from .handlers import BINDINGS, Consumer
 from .retries import RetryPolicy
 from .service import IndexingService
 from .settings import WorkerSettings
 
-__all__ = ["BROKER", "CONSUMER", "MONGO", "STORE", "create_app", "retry_policy"]
+__all__ = ["BROKER", "CONSUMER", "GOVERNANCE_CONSUMERS", "MONGO", "STORE", "create_app", "retry_policy"]
 CONSUMER = web.AppKey("consumer", Consumer)
 # Package pages the page builder keeps as it wrote them (the next file of a name then reads none of them):
 # a 300-version page is ~110 KB, so at most a few MB.
 REMEMBERED_PAGES = 32
+# The audit, webhook and download consumers, by queue role ("audit", "webhooks", "downloads").
+GOVERNANCE_CONSUMERS = web.AppKey("governance_consumers", dict)
 
 log = structlog.get_logger()
 
@@ -64,6 +79,41 @@ def create_app(settings: WorkerSettings) -> web.Application:
         distributions.close()
         log.info("consumer_stopped", queue=queue.name)
 
+    async def governance_ctx(app: web.Application) -> AsyncIterator[None]:
+        """SPEC §10's consumers, each on its own durable queue with its own retries (consumers.py)."""
+        broker, repo = app[BROKER], GovernanceRepository(app[MONGO])
+        exchange = settings.amqp_exchange
+        audit = AuditService(repo, broker)
+        hooks = WebhookService(repo, broker, timeout=settings.webhook_timeout,
+                               allow_local=settings.webhook_allow_local_network)
+        downloads = DownloadService(repo)
+        audit_handlers: dict[type[Event], Handler] = {kind: audit.record for kind in BUILDERS}
+        hook_handlers: dict[type[Event], Handler] = {
+            AuditRecorded: lambda event, _mid, cid: hooks.fan_out(event, cid),
+            WebhookDelivery: lambda event, _mid, cid: hooks.deliver(event, cid)}
+        download_handlers: dict[type[Event], Handler] = {
+            DownloadsCounted: lambda event, _mid, cid: downloads.counted(event, cid)}
+        hook_retry = RetryPolicy.from_seconds(settings.webhook_retry_delay, settings.webhook_retry_delay_max,
+                                              settings.webhook_retry_window)
+        consumers: dict[str, QueueConsumer] = {}
+        for role, queue_name, bindings, handlers, policy in (
+                ("audit", audit_queue(exchange), AUDIT_BINDINGS, audit_handlers, retry_policy(settings)),
+                ("webhooks", webhook_queue(exchange), WEBHOOK_BINDINGS, hook_handlers, hook_retry),
+                ("downloads", download_queue(exchange), DOWNLOAD_BINDINGS, download_handlers, retry_policy(settings))):
+            publisher = WorkerPublisher(broker, queue_name)
+            queue = await broker.declare_work_queue(queue_name, bindings, settings.worker_prefetch * 4)
+            await publisher.declare_retry_queues(policy.tiers_ms())
+            consumer = QueueConsumer(role, handlers, publisher, policy)
+            await consumer.start(queue)
+            consumers[role] = consumer
+        app[GOVERNANCE_CONSUMERS] = consumers
+        log.info("governance_consumers_started", queues=[audit_queue(exchange), webhook_queue(exchange),
+                                                         download_queue(exchange)])
+        yield
+        for consumer in consumers.values():
+            await consumer.stop()
+        await hooks.close()
+
     app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),
-                            broker_context(settings), consumer_ctx])
+                            broker_context(settings), governance_ctx, consumer_ctx])
     return app

@@ -182,7 +182,9 @@ class IndexingService:
         ms = {"documents": indexed_ms, "pages": _ms(started, time.perf_counter()), "announce": sum(announced)}
         log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
         verdict = DistributionIndexed(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
-                                      upload_id=event.upload_id or doc.upload_id)
+                                      upload_id=event.upload_id or doc.upload_id, package_id=doc.package_id,
+                                      name=doc.display_name or doc.name, version=doc.version,
+                                      uploader=doc.uploader or event.uploader, ip_address=event.ip_address)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
 
     async def _reject(self, doc: StoredFile, event: DistributionStored, exc: InvalidDistribution,
@@ -191,7 +193,9 @@ class IndexingService:
         await self.files.release(doc.id, doc.upload_id or None)
         # The event model makes the reason printable whatever built it, so the verdict always serialises.
         verdict = DistributionRejected(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
-                                       reason=exc.message, upload_id=event.upload_id or doc.upload_id)
+                                       reason=exc.message, upload_id=event.upload_id or doc.upload_id,
+                                       name=doc.display_name or doc.name, version=doc.version,
+                                       uploader=doc.uploader or event.uploader, ip_address=event.ip_address)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         log.info("distribution_rejected", **_facts(event), reason=printable(exc.reason))
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.adapters.policies import PolicyBook, PolicyRepository
 from registry_shared.adapters.tenancy import TenancyRepository
@@ -18,6 +19,7 @@ from .adapters.events import access_events
 from .adapters.messaging import VerdictWaiter
 from .adapters.objects import S3Blobs
 from .adapters.policies import UploadPolicies
+from .adapters.protection import CachedProtection
 from .routes import setup_routes
 from .service import UploadService
 from .settings import UploadSettings
@@ -42,12 +44,13 @@ def create_app(settings: UploadSettings) -> web.Application:
         await verdicts.start(broker)
         access = CachedAccess(TenancyRepository(app[MONGO]), settings.auth_cache_ttl)
         policies = UploadPolicies(PolicyBook(PolicyRepository(app[MONGO])))
+        protection = CachedProtection(GovernanceRepository(app[MONGO]), settings.auth_cache_ttl)
         app[UPLOAD_SERVICE] = UploadService(
             access, PackageRepository(app[MONGO]), S3Blobs(app[STORE], settings.upload_part_size), broker, verdicts,
             max_size=settings.upload_max_file_size, verdict_timeout=settings.upload_verdict_timeout,
-            lease=settings.upload_reservation_lease, inspector=inspector, policies=policies,
+            lease=settings.upload_reservation_lease, inspector=inspector, policies=policies, protection=protection,
         )
-        async with access_events(broker, app[MONGO], access, settings.replica_id, policies):
+        async with access_events(broker, app[MONGO], access, settings.replica_id, policies, protection):
             yield
 
     app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from registry_shared.domain.access import AccessFacts, Principal
 from registry_shared.events import DistributionIndexed, DistributionRejected, Event
+from registry_shared.governance.protection import ProtectionRule
 from registry_shared.records.files import StoredFile
 
 Verdict = DistributionIndexed | DistributionRejected
@@ -71,6 +72,12 @@ class Policies(Protocol):
     """Supply-chain policy (SPEC §9): refuses a blocked file (403) or an archived package's upload (400)."""
 
     async def check(self, project: dict[str, Any], name: str, version: str, filename: str) -> None: ...
+
+
+class Protection(Protocol):
+    """A project's package protection rules (SPEC §10), cached by the adapter and kept true by events."""
+
+    async def rules(self, project_id: int) -> list[ProtectionRule]: ...
 
 
 class Reservations(Protocol):

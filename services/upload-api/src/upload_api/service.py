@@ -21,11 +21,24 @@ from registry_shared.domain.filenames import check_filename_matches, parse_filen
 from registry_shared.domain.names import normalize_name, validate_name
 from registry_shared.domain.versions import canonical_version, validate_version
 from registry_shared.errors import DomainError, NotFound, ServiceUnavailable, UploadRejected, ValidationFailed
-from registry_shared.events import DistributionIndexed, DistributionStored, FormMetadata
+from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, FormMetadata
+from registry_shared.governance.protection import check_push
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import FileState, StoredFile
 
-from .ports import Access, Blobs, Content, Fields, Inspector, Policies, Publisher, Reservations, StoredBlob, Verdicts
+from .ports import (
+    Access,
+    Blobs,
+    Content,
+    Fields,
+    Inspector,
+    Policies,
+    Protection,
+    Publisher,
+    Reservations,
+    StoredBlob,
+    Verdicts,
+)
 
 log = structlog.get_logger()
 
@@ -54,6 +67,7 @@ class UploadRequest:
     correlation_id: str
     fields: Fields
     content: Content
+    ip_address: str = ""
 
     def get(self, key: str) -> str | None:
         value = self.fields.get(key)
@@ -63,7 +77,8 @@ class UploadRequest:
 class UploadService:
     def __init__(self, access: Access, reservations: Reservations, blobs: Blobs, publisher: Publisher,
                  verdicts: Verdicts, *, max_size: int, verdict_timeout: float, lease: float = 30.0,
-                 inspector: InspectorFactory | None = None, policies: Policies | None = None) -> None:
+                 inspector: InspectorFactory | None = None, policies: Policies | None = None,
+                 protection: Protection | None = None) -> None:
         self.access = access
         self.reservations = reservations
         self.blobs = blobs
@@ -74,6 +89,7 @@ class UploadService:
         self.lease = lease
         self.inspector = inspector
         self.policies = policies
+        self.protection = protection
 
     async def authorize(self, request: UploadRequest) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
@@ -99,7 +115,8 @@ class UploadService:
         filename = request.content.filename
         parsed = parse_filename(filename)
         check_filename_matches(parsed, name, version)
-        # SPEC §9 order: protection rules (403) first, here; then policy blocks (403), then package status (400).
+        # SPEC §9 order: protection rules (403), then policy blocks (403), then package status (400).
+        await self._check_protection(project, principal, name)
         if self.policies is not None:
             await self.policies.check(project, normalize_name(name), version, filename)
         upload_id = uuid.uuid4().hex
@@ -115,7 +132,11 @@ class UploadService:
         lap("reserve")
         if owner:
             async with self._holding(doc):
-                blob = await self._store(doc, request.content, declared)
+                try:
+                    blob = await self._store(doc, request.content, declared)
+                except UploadRejected as exc:
+                    await self._record_rejection(doc, exc, request)
+                    raise
                 await self._finish_body(doc, request.content)
             lap("store")
         else:
@@ -124,6 +145,24 @@ class UploadService:
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
         return await self._publish_and_wait(doc, blob, request, lap)
+
+    async def _check_protection(self, project: dict[str, Any], principal: Principal, name: str) -> None:
+        """SPEC §10: 403 `Package protected.` when a rule's push level is above the caller (first of the
+        403s an upload can meet: then policy blocks, then package status)."""
+        rules = await self.protection.rules(project["_id"]) if self.protection is not None else []
+        if rules:
+            check_push(rules, name, principal, await self.access.project_facts(principal, project))
+
+    async def _record_rejection(self, doc: StoredFile, exc: UploadRejected, request: UploadRequest) -> None:
+        """The audit fact of a refused file (`package_rejected`): a verdict addressed to no replica, so only
+        the audit consumer reads it. Best effort: the client's 400 does not depend on it."""
+        event = DistributionRejected(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
+                                     reason=exc.reason, upload_id=doc.upload_id, name=doc.display_name,
+                                     version=doc.version, uploader=doc.uploader, ip_address=request.ip_address)
+        try:
+            await self.publisher.publish(event, request.correlation_id)
+        except Exception as publish_exc:  # noqa: BLE001 - the refusal stands; only its record is lost
+            log.warning("rejection_not_recorded", file_id=doc.id, error=type(publish_exc).__name__)
 
     async def _reserve(self, reservation: StoredFile) -> tuple[bool, StoredFile]:
         """Reserve the filename, first reclaiming a reservation whose holder is gone (its lease ran out)."""
@@ -223,6 +262,7 @@ class UploadService:
             object_key=doc.object_key, form=FormMetadata.model_validate(_form_metadata(request)),
             uploader=doc.uploader, reply_to=self.verdicts.reply_to, upload_id=doc.upload_id,
             size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
+            ip_address=request.ip_address,
             core_metadata=blob.metadata if inspected and len(blob.metadata or b"") <= MAX_EVENT_METADATA else None,
         )
         future = self.verdicts.expect(doc.upload_id)

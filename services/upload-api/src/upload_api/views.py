@@ -8,6 +8,7 @@ from prometheus_client import Counter
 from registry_shared.errors import DomainError
 from registry_shared.web.app import CORRELATION_ID, LOG_FIELDS
 from registry_shared.web.basic_auth import basic_credentials
+from registry_shared.web.request_info import client_ip
 
 from .adapters.form import ClientDisconnected, PartContent, open_form
 from .service import UploadRequest, UploadResult, UploadService
@@ -35,7 +36,7 @@ async def _upload(request: web.Request) -> web.Response:
     assert form.content is not None  # open_form answers 400 `content is missing` otherwise
     username, password = basic_credentials(request)
     upload_request = UploadRequest(request.match_info["project_id"], username, password, request[CORRELATION_ID],
-                                   form.fields, form.content)
+                                   form.fields, form.content, client_ip(request))
     request[LOG_FIELDS] = {"project": upload_request.project_ref, "filename": form.filename}
     try:
         result = await request.app[UPLOAD_SERVICE].upload(upload_request)

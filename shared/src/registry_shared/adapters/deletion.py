@@ -21,7 +21,8 @@ DELETING = FileState.DELETING.value
 FILE_FIELDS = {"_id": 1, "project_id": 1, "package_id": 1, "filename": 1, "name": 1, "size": 1, "md5": 1,
                "sha256": 1, "object_key": 1, "state": 1, "created_at": 1, "requires_dist": 1,
                "summary": 1, "description": 1, "description_content_type": 1, "keywords": 1, "author_email": 1,
-               "requires_python": 1, "metadata_version": 1}
+               "requires_python": 1, "metadata_version": 1, "yanked": 1, "downloads": 1,
+               "last_downloaded_at": 1}
 
 
 class MongoDeletionRepository:

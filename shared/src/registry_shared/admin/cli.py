@@ -10,7 +10,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
+from ..errors import DomainError
 from ..settings import CommonSettings
+from . import governance
 from .commands import AdminError, Commands
 
 ROLES = ("guest", "reporter", "developer", "maintainer", "owner")
@@ -118,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--group")
     target.add_argument("--project")
+    governance.add_parsers(top)  # package yank/unyank, protection, audit, hook, cleanup (SPEC §10)
     return parser
 
 
@@ -133,10 +138,15 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The use cases it calls log; stdout carries only the command's JSON answer.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         result = asyncio.run(run(args, CommonSettings()))
     except AdminError as exc:
         print(f"registry-admin: {exc}", file=sys.stderr)
+        return 1
+    except DomainError as exc:  # a use case refused (404, 422, 400): the API's message
+        print(f"registry-admin: {exc.message}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a clear one-line message instead of a traceback
         print(f"registry-admin: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -13,11 +13,12 @@ from ..adapters.policies import PolicyRepository, scope_key
 from ..adapters.tenancy import Conflict, TenancyRepository
 from ..domain.access import DEPLOY_SCOPES, PAT_SCOPES, RegistryAccess, Role, Visibility
 from ..errors import ParameterError
-from ..events import AccessChanged, Event, PolicyChanged, TokenRevoked
+from ..events import AccessChanged, Event, PolicyChanged, TokenCreated, TokenRevoked
 from ..policy.document import PolicyDocument, parse_policy
 from ..policy.osv import AdvisoryError, advisory_files, apply_advisories, read_advisory
 from ..replicas import Announcer, ReplicaRegistry
 from ..settings import CommonSettings
+from .governance import GovernanceCommands
 
 
 class AdminError(Exception):
@@ -32,7 +33,7 @@ def _scopes(raw: str, allowed: frozenset[str]) -> list[str]:
     return scopes
 
 
-class Commands:
+class Commands(GovernanceCommands):
     def __init__(self, settings: CommonSettings, mongo: Mongo) -> None:
         self.settings = settings
         self.mongo = mongo
@@ -143,6 +144,8 @@ class Commands:
         user = await self._user(a.user)
         doc, token = await self.repo.create_personal_token(user["_id"], _scopes(a.scopes, PAT_SCOPES),
                                                            a.expires_at, a.name)
+        await self._announce(TokenCreated(token_kind="personal", token_id=doc["_id"], name=a.name or "",
+                                          scopes=list(doc["scopes"]), user_id=user["_id"]))
         return {"id": doc["_id"], "token": token, "user_id": user["_id"], "scopes": doc["scopes"],
                 "expires_at": doc["expires_at"].date().isoformat() if doc["expires_at"] else None}
 
@@ -158,6 +161,8 @@ class Commands:
         else:
             group = await self._group(a.group)
             doc, token = await self.repo.create_deploy_token(a.username, scopes, a.expires_at, group_id=group["_id"])
+        await self._announce(TokenCreated(token_kind="deploy", token_id=doc["_id"], name=doc["username"],
+                                          scopes=scopes, project_id=doc["project_id"], group_id=doc["group_id"]))
         return {"id": doc["_id"], "username": doc["username"], "token": token, "scopes": scopes,
                 "project_id": doc["project_id"], "group_id": doc["group_id"]}
 
@@ -165,11 +170,15 @@ class Commands:
         return await self._revoke("deploy_tokens", "deploy", a.id)
 
     async def _revoke(self, collection: str, kind: str, token_id: int) -> dict[str, Any]:
-        if not await self.repo.revoke(collection, token_id):
-            exists = await self.mongo.db[collection].find_one({"_id": token_id})
-            if exists is None:
-                raise AdminError(f"token {token_id} not found")
-        await self._announce(TokenRevoked(token_kind=kind, token_id=token_id))  # type: ignore[arg-type]
+        revoked = await self.repo.revoke(collection, token_id)
+        doc = await self.mongo.db[collection].find_one({"_id": token_id})
+        if doc is None:
+            raise AdminError(f"token {token_id} not found")
+        # The owner only when this call revoked it: the audit consumer records those (token_revoked), and a
+        # repeated revocation only drops caches again.
+        owner = {"user_id": doc.get("user_id"), "project_id": doc.get("project_id"),
+                 "group_id": doc.get("group_id")} if revoked else {}
+        await self._announce(TokenRevoked(token_kind=kind, token_id=token_id, **owner))  # type: ignore[arg-type]  # kind: one of the three
         return {"id": token_id, "revoked": True}
 
     async def job_start(self, a: argparse.Namespace) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class StoredFile:
     yanked: bool | str = False
     # The README as sanitised HTML, rendered once by the worker (SPEC §11); None: no description.
     description_html: str | None = None
+    downloads: int = 0  # counted by the worker from index-api's `downloads.counted`
+    last_downloaded_at: datetime | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> StoredFile:
@@ -91,6 +93,7 @@ class StoredFile:
             requires_dist=tuple(get("requires_dist") or ()), metadata_sha256=get("metadata_sha256"),
             indexed_at=stored_time(get("indexed_at")), yanked=get("yanked") or False,
             description_html=get("description_html"),
+            downloads=int(get("downloads") or 0), last_downloaded_at=stored_time(get("last_downloaded_at")),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -108,7 +111,7 @@ class StoredFile:
                 if not value:
                     continue
                 value = list(value)
-            elif name in ("yanked", "sha256", "md5", "blake2_256") and not value:
+            elif name in ("yanked", "sha256", "md5", "blake2_256", "downloads") and not value:
                 continue
             doc[name] = value
         return doc

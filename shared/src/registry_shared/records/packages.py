@@ -23,6 +23,11 @@ class PackageRecord:
     display_name: str = ""  # as first uploaded
     display_version: str = ""
     created_at: datetime | None = None
+    # Governance (SPEC §10): the yank (False, True or its reason) and the download counts, kept on the
+    # document by index-api's yank and the worker's download counter.
+    yanked: bool | str = False
+    downloads: int = 0
+    last_downloaded_at: datetime | None = None
 
     @property
     def shown_name(self) -> str:
@@ -38,7 +43,8 @@ class PackageRecord:
         get = doc.get
         return cls(id=int(doc["_id"]), project_id=int(doc["project_id"]), name=doc["name"], version=doc["version"],
                    display_name=get("display_name") or "", display_version=get("display_version") or "",
-                   created_at=stored_time(get("created_at")))
+                   created_at=stored_time(get("created_at")), yanked=get("yanked") or False,
+                   downloads=int(get("downloads") or 0), last_downloaded_at=stored_time(get("last_downloaded_at")))
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"_id": self.id, "project_id": self.project_id, "name": self.name,
@@ -46,4 +52,7 @@ class PackageRecord:
                                "display_version": self.display_version}
         if self.created_at is not None:
             doc["created_at"] = self.created_at
+        for name in ("yanked", "downloads", "last_downloaded_at"):  # left out while unset, as before
+            if getattr(self, name):
+                doc[name] = getattr(self, name)
         return doc

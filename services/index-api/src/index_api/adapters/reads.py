@@ -14,7 +14,7 @@ from registry_shared.records.pages import PackagePageDoc, ScopeIndexDoc
 
 # Only what the page and the download need; descriptions can be large.
 # name, version and created_at: what supply-chain policy (SPEC §9) judges a download by.
-_FILE_FIELDS = {"_id": 1, "project_id": 1, "filename": 1, "sha256": 1, "size": 1, "object_key": 1,
+_FILE_FIELDS = {"_id": 1, "project_id": 1, "package_id": 1, "filename": 1, "sha256": 1, "size": 1, "object_key": 1,
                 "metadata_sha256": 1, "state": 1, "name": 1, "version": 1, "created_at": 1}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -24,9 +25,13 @@ from .policies import UploadPolicies
 log = structlog.get_logger()
 
 
+class Clearable(Protocol):
+    def clear(self) -> int: ...
+
+
 @contextlib.asynccontextmanager
 async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str,
-                        policies: UploadPolicies | None = None) -> AsyncIterator[None]:
+                        policies: UploadPolicies | None = None, *others: Clearable) -> AsyncIterator[None]:
     """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
     replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
 
@@ -42,7 +47,8 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
                     policies.clear()
                 log.info("policy_cache_dropped", reason=event.kind)
             else:
-                log.info("access_cache_dropped", reason=event.kind, dropped=access.clear())
+                log.info("access_cache_dropped", reason=event.kind,
+                         dropped=access.clear() + sum(other.clear() for other in others))
             try:
                 await acknowledge(broker, message, replica)
             except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
@@ -51,13 +57,15 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
     queue = await broker.declare_private_queue((*CREDENTIAL_BINDINGS, *POLICY_BINDINGS))
     await broker.consume(queue, on_message)
     if broker.connection is not None:
-        broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies))
+        broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies, others))
     async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
         yield
 
 
-def _forget(access: CachedAccess, policies: UploadPolicies | None) -> None:
+def _forget(access: CachedAccess, policies: UploadPolicies | None, others: tuple[Clearable, ...]) -> None:
     """After a reconnect events may have been missed: drop every cache they keep true."""
     access.clear()
+    for other in others:
+        other.clear()
     if policies is not None:
         policies.clear()

@@ -1,0 +1,104 @@
+"""The governance consumers' use cases (metadata_worker.governance) with fakes of their ports: one record per
+event however often it is delivered, fan-out to the hooks that want it, download sums per document."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from metadata_worker.governance import AuditService, DownloadService, WebhookService
+from registry_shared.events import (
+    AuditRecorded,
+    DistributionIndexed,
+    DownloadCount,
+    DownloadsCounted,
+    Event,
+    PackageYanked,
+    WebhookDelivery,
+)
+
+ACTOR = {"principal": "user", "user_id": 7, "credential_id": 1}
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.hook_docs = [{"_id": 1, "scope": "group:2", "url": "http://x", "events": []},
+                          {"_id": 2, "scope": "project:5", "url": "http://y", "events": ["token_created"]}]
+        self.added: list[tuple[str, int, int, datetime]] = []
+
+    async def insert_record(self, message_id: str, record: dict[str, Any], scopes: list[str]) -> dict[str, Any]:
+        if message_id not in self.records:
+            self.records[message_id] = {**record, "id": len(self.records) + 1, "scopes": scopes}
+        return {k: v for k, v in self.records[message_id].items() if k != "scopes"}
+
+    async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        return {7: "ann"}
+
+    async def project(self, project_id: int) -> dict[str, Any] | None:
+        return {"_id": project_id, "path": "acme/api", "ancestor_ids": [2]}
+
+    async def group(self, group_id: int) -> dict[str, Any] | None:
+        return {"_id": group_id, "path": "acme", "ancestor_ids": []}
+
+    async def hooks(self, scopes: Sequence[str]) -> list[dict[str, Any]]:
+        return [h for h in self.hook_docs if h["scope"] in scopes]
+
+    async def hook(self, hook_id: int) -> dict[str, Any] | None:
+        return None
+
+    async def add_downloads(self, counts: list[tuple[str, int, int, datetime]]) -> None:
+        self.added.extend(counts)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None:
+        self.events.append(event)
+
+
+async def test_a_redelivered_event_writes_one_record_and_announces_it_again() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    service = AuditService(store, publisher)
+    event = PackageYanked(project_id=5, package_id=9, name="demo", version="1.0", reason="bad", actor=ACTOR,
+                          ip_address="192.0.2.1")
+    assert await service.record(event, "m1", "corr") == "recorded"
+    assert await service.record(event, "m1", "corr") == "recorded"
+    [record] = store.records.values()
+    assert record["event_name"] == "package_yanked" and record["author"] == {"type": "user", "id": 7,
+                                                                             "username": "ann"}
+    assert (record["entity_path"], record["scopes"], record["ip_address"]) == ("acme/api", ["project:5", "group:2"],
+                                                                              "192.0.2.1")
+    assert record["target"] == {"name": "demo", "version": "1.0", "file_name": None}
+    assert [e.kind for e in publisher.events] == ["audit.recorded", "audit.recorded"]
+
+
+async def test_a_verdict_published_afresh_by_a_worker_redelivery_is_one_record() -> None:
+    store = FakeStore()
+    service = AuditService(store, FakePublisher())
+    event = DistributionIndexed(file_id=3, project_id=5, filename="demo-1.0.whl", upload_id="u1", name="demo",
+                                version="1.0", uploader=ACTOR)
+    await service.record(event, "first-message", None)
+    await service.record(event, "second-message", None)
+    assert len(store.records) == 1
+
+
+async def test_hooks_get_what_they_asked_for() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    hooks = WebhookService(store, publisher, timeout=1, allow_local=True)
+    recorded = AuditRecorded(record={"event_name": "package_published"}, scopes=["project:5", "group:2"])
+    assert await hooks.fan_out(recorded, None) == "fanned_out"
+    assert publisher.events == [WebhookDelivery(hook_id=1, record={"event_name": "package_published"})]
+    assert await hooks.deliver(WebhookDelivery(hook_id=99, record={}), None) == "hook_gone"
+
+
+async def test_downloads_are_summed_per_file_and_package() -> None:
+    store = FakeStore()
+    event = DownloadsCounted(counts=[DownloadCount(file_id=1, project_id=5, package_id=9, count=2, last_at=100.0),
+                                     DownloadCount(file_id=2, project_id=5, package_id=9, count=3, last_at=200.0)])
+    await DownloadService(store).counted(event, None)
+    assert sorted(store.added) == [("distributions", 1, 2, datetime.fromtimestamp(100, UTC)),
+                                   ("distributions", 2, 3, datetime.fromtimestamp(200, UTC)),
+                                   ("packages", 9, 5, datetime.fromtimestamp(200, UTC))]
