@@ -407,6 +407,27 @@ def test_a_version_the_policy_blocks_shows_a_withheld_badge(registry_stack, site
     assert page.locator(".badge.withheld").count() == 0
 
 
+def test_a_delete_protection_rule_refuses_the_maintainer_s_delete_form(registry_stack, site, page: Page,
+                                                                       tmp_path: Path) -> None:
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-prot", ("1.0",))
+    rules = f"{base}/api/v4/projects/{site['public']['id']}/packages/protection/rules"
+    headers = {"PRIVATE-TOKEN": site["public_token"]}
+    created = requests.post(rules, json={"package_name_pattern": "web-prot*", "package_type": "pypi",
+                                         "minimum_access_level_for_delete": "owner"}, headers=headers, timeout=60)
+    assert created.status_code == 201, created.text
+    try:
+        sign_in(page, base, site["public_token"])
+        page.goto(f"{base}/webpub/tools/-/packages/{ids['1.0']}")
+        with page.expect_response(re.compile(r"/delete$")) as refused:
+            page.get_by_role("button", name="Delete this version").click()
+        assert refused.value.status == 403
+        assert "Package protected." in page.inner_text("main")
+        assert "1.0" in package_ids(registry_stack, site["public"]["id"], site["public_token"], "web-prot")
+    finally:
+        assert requests.delete(f"{rules}/{created.json()['id']}", headers=headers, timeout=60).status_code == 204
+
+
 @pytest.mark.parametrize(("method", "path", "status"), [
     ("GET", "/-/search?q=%00%ff<script>&page=abc", 200),
     ("GET", "/-/search?page=-1", 200),
