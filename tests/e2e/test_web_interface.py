@@ -338,6 +338,8 @@ def test_maintainer_quarantines_from_the_page_and_the_index_offers_nothing(regis
     badge = page.locator("main > h1 .badge.status-quarantined")
     assert badge.inner_text() == "quarantined" and badge.get_attribute("title") == "MAL-42 <x>"
     assert "Reason: MAL-42 <x>" in page.get_by_role("list", name="Status of this version").inner_text()
+    versions = page.get_by_role("list", name="Versions")  # the status holds for every version of the name
+    assert versions.locator(".badge.status-quarantined").count() == 1
     body = simple_json(registry_stack, site, "web-status")
     assert body["files"] == [] and body["project-status"] == {"status": "quarantined", "reason": "MAL-42 <x>"}
 
