@@ -4,7 +4,8 @@
     .venv/bin/python docs/screenshots/make_screenshots.py
 
 Starts a throw-away registry (the test suite's backing servers and deploy/local/stack.py on free ports),
-uploads a few packages with twine, and saves the landing, list and package pages as PNGs beside this file.
+uploads a few packages with twine, and saves the landing, list and package pages as PNGs beside this file
+(and a maintainer's view of a version they yanked from its page).
 Needs Debian's chromium (`make system-deps`); everything started is stopped again.
 """
 from __future__ import annotations
@@ -120,6 +121,20 @@ def main() -> None:
                 page.get_by_role("link", name="acme-http").click()
                 page.wait_for_load_state()
                 page.screenshot(path=str(OUT / "package.png"), full_page=True)
+                # A maintainer yanks the older release from its page: badges, and the forms of "Manage".
+                page.goto(f"{stack.base_url}/-/sign_in")
+                page.get_by_label("Personal access token").fill(token)
+                page.get_by_role("button", name="Sign in").click()
+                page.wait_for_load_state()
+                page.goto(f"{stack.base_url}/acme/platform/libs/-/packages")
+                page.get_by_role("link", name="acme-http").click()
+                page.get_by_role("list", name="Versions").get_by_role("link", name="1.0.0").click()
+                page.wait_for_load_state()
+                form = page.get_by_role("form", name="Yank this version")
+                form.get_by_label("Reason (optional)").fill("Retries never stop on HTTP 429: use 1.2.0")
+                form.get_by_role("button", name="Yank this version").click()
+                page.wait_for_url("**notice=yanked")
+                page.screenshot(path=str(OUT / "package-maintainer.png"), full_page=True)
         finally:
             stack.down()
             backing.stop()

@@ -3,8 +3,10 @@ registry behind its gateway: packages uploaded with twine, tenants made with reg
 from __future__ import annotations
 
 import re
+import subprocess
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from tests.support.browser import chromium
 from tests.support.tenants import private_project
 
-from .clients import twine_upload
+from .clients import fresh_venv, pip_install, twine_upload
 from .packages import build_package
 from .test_walking_registry import client_env
 
@@ -257,6 +259,175 @@ def test_a_cached_package_page_shows_an_upload_once_twine_returns(registry_stack
     assert result.returncode == 0, result.stdout + result.stderr
     page.goto(url)  # the 201 came once every web replica had dropped the page
     assert page.get_by_role("list", name="Versions").get_by_role("link", name="3.0").count() == 1
+
+
+# -- the maintainer's yank and status forms (SPEC §9, §10, §11) ---------------------------------------
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+def upload_versions(registry_stack, site, work: Path, name: str, versions: tuple[str, ...]) -> dict[str, int]:
+    upload_url = f"{registry_stack.base_url}/api/v4/projects/{site['public']['id']}/packages/pypi"
+    for number, version in enumerate(versions):
+        dists = build_package(work, name, version, value=10 + number)
+        result = twine_upload(dists, client_env(work), "--repository-url", upload_url, "-u", "__token__",
+                              "-p", site["public_token"])
+        assert result.returncode == 0, result.stdout + result.stderr
+    return package_ids(registry_stack, site["public"]["id"], site["public_token"], name)
+
+
+def simple_json(registry_stack, site, name: str) -> dict[str, Any]:
+    answer = requests.get(f"{registry_stack.base_url}/api/v4/projects/{site['public']['id']}/packages/pypi/simple/"
+                          f"{name}/", headers={"Accept": JSON_V1}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_maintainer_yanks_from_the_page_and_pip_skips_it_unless_pinned(registry_stack, site, page: Page,
+                                                                       tmp_path: Path) -> None:
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-yank", ("1.0", "2.0"))
+    sign_in(page, base, site["public_token"])
+    url = f"{base}/webpub/tools/-/packages/{ids['2.0']}"
+    page.goto(url)
+    form = page.get_by_role("form", name="Yank this version")
+    form.get_by_label("Reason (optional)").fill("broken <build>")
+    form.get_by_role("button", name="Yank this version").click()
+    page.wait_for_url(re.compile(r"\?notice=yanked$"))
+    assert page.get_by_role("status").inner_text() == "The version was yanked."
+    badge = page.locator("main > h1 .badge.yanked")
+    assert badge.inner_text() == "yanked" and badge.get_attribute("title") == "broken <build>"
+    states = page.get_by_role("list", name="Status of this version")
+    assert "This version is yanked" in states.inner_text() and "Reason: broken <build>" in states.inner_text()
+    assert page.get_by_role("button", name="Yank this version", exact=True).count() == 0  # un-yank now
+    yanked = {f["filename"]: f["yanked"] for f in simple_json(registry_stack, site, "web-yank")["files"]}
+    assert sorted(yanked.values(), key=str) == [False, False, "broken <build>", "broken <build>"], yanked
+
+    python = fresh_venv(tmp_path / "venv")
+    index = f"{base}/api/v4/projects/{site['public']['id']}/packages/pypi/simple/"
+    env = client_env(tmp_path)
+    free = pip_install(python, index, "web-yank", env)
+    assert free.returncode == 0 and "web-yank-1.0" in free.stdout, free.stdout + free.stderr
+    pinned = pip_install(python, index, "web-yank==2.0", env)
+    assert pinned.returncode == 0 and "web-yank-2.0" in pinned.stdout, pinned.stdout + pinned.stderr
+
+    page.get_by_role("button", name="Un-yank this version").click()
+    page.wait_for_url(re.compile(r"\?notice=unyanked$"))
+    assert page.locator("main > h1 .badge.yanked").count() == 0
+    assert all(f["yanked"] is False for f in simple_json(registry_stack, site, "web-yank")["files"])
+    removed = subprocess.run([str(python), "-m", "pip", "uninstall", "-y", "web-yank"], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert removed.returncode == 0, removed.stderr
+    free = pip_install(python, index, "web-yank", env)
+    assert free.returncode == 0 and "web-yank-2.0" in free.stdout, free.stdout + free.stderr
+
+
+def test_maintainer_quarantines_from_the_page_and_the_index_offers_nothing(registry_stack, site, page: Page,
+                                                                           tmp_path: Path) -> None:
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-status", ("1.0",))
+    sign_in(page, base, site["public_token"])
+    url = f"{base}/webpub/tools/-/packages/{ids['1.0']}"
+    page.goto(url)
+    assert page.locator("main > h1 .badge").count() == 0
+    form = page.get_by_role("form", name="Set status")
+    form.get_by_label("Status").select_option("quarantined")
+    form.get_by_label("Reason (optional)").fill("MAL-42 <x>")
+    form.get_by_role("button", name="Set status").click()
+    page.wait_for_url(re.compile(r"\?notice=status$"))
+    badge = page.locator("main > h1 .badge.status-quarantined")
+    assert badge.inner_text() == "quarantined" and badge.get_attribute("title") == "MAL-42 <x>"
+    assert "Reason: MAL-42 <x>" in page.get_by_role("list", name="Status of this version").inner_text()
+    versions = page.get_by_role("list", name="Versions")  # the status holds for every version of the name
+    assert versions.locator(".badge.status-quarantined").count() == 1
+    body = simple_json(registry_stack, site, "web-status")
+    assert body["files"] == [] and body["project-status"] == {"status": "quarantined", "reason": "MAL-42 <x>"}
+
+    # Set back through the API: its answer comes once the web replica dropped what it knew.
+    answer = requests.put(f"{base}/api/v4/projects/{site['public']['id']}/packages/pypi/status/web-status",
+                          json={"status": "active"}, headers={"PRIVATE-TOKEN": site["public_token"]}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    page.goto(url)
+    assert page.locator("main > h1 .badge").count() == 0
+    assert page.get_by_role("form", name="Set status").get_by_label("Status").input_value() == "active"
+    assert [f["filename"] for f in simple_json(registry_stack, site, "web-status")["files"]] != []
+
+
+def test_a_developer_gets_no_maintainer_forms_and_a_forged_post_is_refused(registry_stack, site, page: Page,
+                                                                          context: BrowserContext,
+                                                                          tmp_path: Path) -> None:
+    admin = registry_stack.admin
+    admin("user", "create", "--username", "web-developer")
+    admin("member", "add", "--user", "web-developer", "--project", "webpub/tools", "--role", "developer")
+    developer = admin("token", "create", "--user", "web-developer", "--scopes", "api")["token"]
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-guarded", ("1.0",))
+    sign_in(page, base, developer)
+    page.goto(f"{base}/webpub/tools/-/packages/{ids['1.0']}")
+    assert page.get_by_role("region", name="Manage").count() == 0
+    for label in ("Yank this version", "Set status", "Delete this version"):
+        assert page.get_by_role("button", name=label, exact=True).count() == 0
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    [cookie] = [c for c in context.cookies() if c["name"] == "registry_session"]
+    forms = {"yank": {"reason": "forged"}, "unyank": {}, "status": {"status": "quarantined"}, "delete": {}}
+    for action, fields in forms.items():
+        answer = requests.post(f"{base}/webpub/tools/-/packages/{ids['1.0']}/{action}",
+                               data={"csrf_token": csrf, **fields}, cookies={"registry_session": cookie["value"]},
+                               timeout=30, allow_redirects=False)
+        assert answer.status_code == 403, (action, answer.status_code, answer.text[:300])
+    # A project this visitor may not read is a 404, whatever the form.
+    secret = package_ids(registry_stack, site["private"]["id"], site["private_token"], "secret-pkg")["1.0"]
+    answer = requests.post(f"{base}/webpriv/secret/-/packages/{secret}/yank", data={"csrf_token": csrf},
+                           cookies={"registry_session": cookie["value"]}, timeout=30, allow_redirects=False)
+    assert answer.status_code == 404, answer.text[:300]
+    body = simple_json(registry_stack, site, "web-guarded")
+    assert len(body["files"]) == 2 and all(f["yanked"] is False for f in body["files"])
+    assert "project-status" not in body or body["project-status"]["status"] == "active"
+
+
+def test_a_version_the_policy_blocks_shows_a_withheld_badge(registry_stack, site, page: Page, tmp_path: Path) -> None:
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-held", ("1.0", "2.0"))
+    policy = f"{base}/api/v4/projects/{site['public']['id']}/packages/pypi/policy"
+    headers = {"PRIVATE-TOKEN": site["public_token"]}
+    rule = {"name": "web-held", "versions": "==1.0", "reason": "MAL-WEB-1"}
+    answer = requests.put(policy, json={"blocked": [rule]}, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    try:
+        page.goto(f"{base}/webpub/tools/-/packages/{ids['1.0']}")
+        badge = page.locator("main > h1 .badge.withheld")
+        assert badge.inner_text() == "withheld" and badge.get_attribute("title") == "Blocked by policy: MAL-WEB-1"
+        assert page.get_by_role("table").locator(".badge.withheld").count() == 2  # the wheel and the sdist
+        page.goto(f"{base}/webpub/tools/-/packages/{ids['2.0']}")
+        assert page.locator("main > h1 .badge.withheld").count() == 0
+        versions = page.get_by_role("list", name="Versions")
+        assert versions.get_by_role("listitem").filter(has_text="1.0").locator(".badge.withheld").count() == 1
+        assert versions.get_by_role("listitem").filter(has_text="2.0").locator(".badge.withheld").count() == 0
+    finally:
+        assert requests.put(policy, json={}, headers=headers, timeout=60).status_code == 200
+    page.goto(f"{base}/webpub/tools/-/packages/{ids['1.0']}")  # the policy's answer came once the page knew
+    assert page.locator(".badge.withheld").count() == 0
+
+
+def test_a_delete_protection_rule_refuses_the_maintainer_s_delete_form(registry_stack, site, page: Page,
+                                                                       tmp_path: Path) -> None:
+    base = registry_stack.base_url
+    ids = upload_versions(registry_stack, site, tmp_path, "web-prot", ("1.0",))
+    rules = f"{base}/api/v4/projects/{site['public']['id']}/packages/protection/rules"
+    headers = {"PRIVATE-TOKEN": site["public_token"]}
+    created = requests.post(rules, json={"package_name_pattern": "web-prot*", "package_type": "pypi",
+                                         "minimum_access_level_for_delete": "owner"}, headers=headers, timeout=60)
+    assert created.status_code == 201, created.text
+    try:
+        sign_in(page, base, site["public_token"])
+        page.goto(f"{base}/webpub/tools/-/packages/{ids['1.0']}")
+        with page.expect_response(re.compile(r"/delete$")) as refused:
+            page.get_by_role("button", name="Delete this version").click()
+        assert refused.value.status == 403
+        assert "Package protected." in page.inner_text("main")
+        assert "1.0" in package_ids(registry_stack, site["public"]["id"], site["public_token"], "web-prot")
+    finally:
+        assert requests.delete(f"{rules}/{created.json()['id']}", headers=headers, timeout=60).status_code == 204
 
 
 @pytest.mark.parametrize(("method", "path", "status"), [

@@ -7,7 +7,8 @@ and web replica says it has applied it (`index.applied`, sent to the announcer's
 does the upload get its verdict or the delete its answer. A `token.revoked` or `access.changed` is awaited
 the same way from every live index-api, upload-api and web replica (all cache credentials), so a revoked
 token is refused everywhere, and its web sessions are over, by the time `registry-admin token revoke`
-returns.
+returns; a `policy.changed` or `package.status_changed` from every live index-api, upload-api and web
+replica (they all read the policies), so the change shows everywhere once its PUT or form returns.
 
 Liveness: each replica records a heartbeat in MongoDB (`replicas`, with its role) once it consumes events,
 renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
@@ -42,8 +43,8 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     IndexChanged: (ROLE, WEB_ROLE),  # the web interface caches package pages too
     TokenRevoked: (ROLE, UPLOAD_ROLE, WEB_ROLE),
     AccessChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
-    PolicyChanged: (ROLE, UPLOAD_ROLE),
-    PackageStatusChanged: (ROLE, UPLOAD_ROLE),
+    PolicyChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),  # the web's badges read the policies and statuses too
+    PackageStatusChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
 }
 # Rare administrative changes whose caller must find them applied everywhere (SPEC §9 "by the time its PUT
 # returns"): worth a longer bounded wait than an upload's INDEX_APPLIED_TIMEOUT when replicas are busy.

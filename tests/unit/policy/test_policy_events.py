@@ -8,7 +8,7 @@ import pytest
 
 from registry_shared import replicas, topology
 from registry_shared.events import EVENT_TYPES, PackageStatusChanged, PolicyChanged, parse_event
-from registry_shared.replicas import AWAITED_ROLES, ROLE, UPLOAD_ROLE
+from registry_shared.replicas import AWAITED_ROLES, ROLE, UPLOAD_ROLE, WEB_ROLE
 
 
 def test_policy_changed_round_trips_with_scope_actor_and_document() -> None:
@@ -27,10 +27,10 @@ def test_package_status_changed_round_trips() -> None:
     assert parse_event("package.status_changed", event.model_dump_json().encode()) == event
 
 
-def test_every_index_and_upload_replica_hears_and_answers_them() -> None:
+def test_every_index_upload_and_web_replica_hears_and_answers_them() -> None:
     for kind in (PolicyChanged.kind, PackageStatusChanged.kind):
         assert kind in topology.INDEX_REPLICA_BINDINGS and kind in topology.POLICY_BINDINGS
-    assert AWAITED_ROLES[PolicyChanged] == AWAITED_ROLES[PackageStatusChanged] == (ROLE, UPLOAD_ROLE)
+    assert AWAITED_ROLES[PolicyChanged] == AWAITED_ROLES[PackageStatusChanged] == (ROLE, UPLOAD_ROLE, WEB_ROLE)
 
 
 class _Broker:

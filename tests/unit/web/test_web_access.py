@@ -93,13 +93,19 @@ async def test_what_the_visitor_may_not_read_is_404_whatever_the_reason(principa
         await access().scope(principal, path)
 
 
-async def test_only_a_maintainer_with_an_api_token_gets_the_delete_form() -> None:
+async def test_only_a_maintainer_with_an_api_token_gets_the_maintainer_forms() -> None:
     web = access()
     project = PROJECTS[1]
-    assert not await web.may_delete(ANONYMOUS, project)
-    assert not await web.may_delete(MEMBER, project)
-    assert await web.may_delete(MAINTAINER, project)
+    assert not await web.may_manage(ANONYMOUS, project)
+    assert not await web.may_manage(MEMBER, project)
+    assert await web.may_manage(MAINTAINER, project)
     with pytest.raises(Forbidden):
         await web.authorize_delete(MEMBER, project)
+    with pytest.raises(Forbidden):
+        await web.authorize_manage(MEMBER, project)
+    assert (await web.authorize_delete(MAINTAINER, project)).role is Role.MAINTAINER  # the facts, for protection
+    await web.authorize_manage(MAINTAINER, project)
     read_only = Principal(kind=PrincipalKind.USER, user_id=8, scopes=frozenset({"read_api"}), credential_id=81)
-    assert not await web.may_delete(read_only, project)
+    assert not await web.may_manage(read_only, project)
+    with pytest.raises(Forbidden):
+        await web.authorize_manage(read_only, project)

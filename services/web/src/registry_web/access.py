@@ -17,7 +17,16 @@ from typing import Any
 
 from registry_shared.access_cache import MISSING, TtlCache
 from registry_shared.auth import AccessFactsService, CredentialResolver
-from registry_shared.domain.access import AccessFacts, Principal, authorize_delete, can_delete, can_read_packages
+from registry_shared.domain.access import (
+    AccessFacts,
+    Principal,
+    Role,
+    authorize_delete,
+    authorize_manage,
+    can_delete,
+    can_manage,
+    can_read_packages,
+)
 from registry_shared.errors import NotFound, Unauthorized
 
 from .adapters.mongo import MongoCatalog
@@ -138,9 +147,20 @@ class WebAccess:
             raise NotFound()
         return "group", group, projects
 
-    async def may_delete(self, principal: Principal, project: dict[str, Any]) -> bool:
-        """Whether the page offers this visitor the maintainer's forms."""
-        return not principal.anonymous and can_delete(principal, await self.facts(principal, "project", project))
+    async def may_manage(self, principal: Principal, project: dict[str, Any]) -> bool:
+        """Whether the page offers this visitor the maintainer's forms: delete and yank ask `can_delete`, the
+        status `can_manage` at maintainer with an `api` token, as the API; for a user both say the same."""
+        if principal.anonymous:
+            return False
+        facts = await self.facts(principal, "project", project)
+        return can_delete(principal, facts) and can_manage(principal, facts, Role.MAINTAINER, write=True)
 
-    async def authorize_delete(self, principal: Principal, project: dict[str, Any]) -> None:
-        authorize_delete(principal, await self.facts(principal, "project", project))
+    async def authorize_delete(self, principal: Principal, project: dict[str, Any]) -> AccessFacts:
+        """Delete and yank, as the API's (401 / 404 / 403); the facts, for the protection rules."""
+        facts = await self.facts(principal, "project", project)
+        authorize_delete(principal, facts)
+        return facts
+
+    async def authorize_manage(self, principal: Principal, project: dict[str, Any]) -> None:
+        """A package's status, as `PUT .../packages/pypi/status/:name` (maintainer and above, `api`)."""
+        authorize_manage(principal, await self.facts(principal, "project", project), Role.MAINTAINER, write=True)

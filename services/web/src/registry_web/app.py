@@ -8,11 +8,16 @@ from functools import partial
 from aiohttp import web
 
 from registry_shared.adapters.deletion import MongoDeletionRepository
+from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
+from registry_shared.adapters.policies import PolicyBook, PolicyRepository
 from registry_shared.adapters.tenancy import TenancyRepository
 from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.deletion import PackageDeletion
+from registry_shared.governance.service import Governance
+from registry_shared.governance.yank import YankService
 from registry_shared.pages import PageBuilder
+from registry_shared.policy_management import PolicyManagement
 from registry_shared.replicas import WEB_ROLE, Announcer, ReplicaRegistry, acknowledge, heartbeat
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import broker_context, mongo_context
@@ -24,7 +29,7 @@ from .keys import ACCESS, BROKER, CACHES, CATALOG, MONGO, SESSIONS, SETTINGS, TE
 from .middleware import csrf, html_errors, visitor
 from .rendering import templates
 from .routes import setup_routes
-from .service import WebCatalog
+from .service import UseCases, WebCatalog
 from .sessions import Sessions
 from .settings import WebSettings
 
@@ -45,23 +50,42 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     waits for it, and wire the use cases."""
     broker, mongo, settings = app[BROKER], app[MONGO], app[SETTINGS]
     caches = app[CACHES]
+    book = PolicyBook(PolicyRepository(mongo))
+
+    def forget_all() -> None:
+        caches.clear()
+        caches.pages.clear()
+        book.drop()
+
     assert broker.connection is not None
     # Events may have been missed while the broker was away: forget everything.
-    broker.connection.reconnect_callbacks.add(lambda _connection: caches.clear() + caches.pages.clear())
+    broker.connection.reconnect_callbacks.add(lambda _connection: forget_all())
     replica = f"{settings.replica_id or WEB_ROLE}-{uuid.uuid4().hex[:8]}"
     queue = await broker.declare_private_queue(BINDINGS)
-    await broker.consume(queue, partial(consume, caches=caches, applied=partial(acknowledge, broker, replica=replica)))
+    await broker.consume(queue, partial(consume, caches=caches, book=book,
+                                        applied=partial(acknowledge, broker, replica=replica)))
     registry = ReplicaRegistry(mongo)
     announcer = Announcer(broker, registry, settings.index_applied_timeout)
     await announcer.start()
     tenancy = TenancyRepository(mongo)
     catalog = MongoCatalog(mongo)
     access = WebAccess(catalog, CredentialResolver(tenancy), AccessFactsService(tenancy), caches)
-    deletion = PackageDeletion(MongoDeletionRepository(mongo), PageBuilder(mongo, PackageRepository(mongo)), announcer,
+    pages = PageBuilder(mongo, PackageRepository(mongo))
+    deletion = PackageDeletion(MongoDeletionRepository(mongo), pages, announcer,
                                lambda scopes, name: caches.pages.invalidate(
                                    {s.id for s in scopes if s.kind == "project"}, {name}))
+    governance = GovernanceRepository(mongo)
+
+    def policy_changed() -> None:
+        book.drop()
+        caches.pages.clear()
+
+    uses = UseCases(deletion=deletion,
+                    governance=Governance(governance, announcer, allow_local_hooks=False),  # its protection rules only
+                    yank=YankService(governance, pages, announcer),
+                    policy=PolicyManagement(PolicyRepository(mongo), announcer, on_changed=policy_changed), book=book)
     app[ACCESS] = access
-    app[CATALOG] = WebCatalog(catalog, access, deletion, settings.registry_external_url)
+    app[CATALOG] = WebCatalog(catalog, access, uses, settings.registry_external_url)
     app[SESSIONS] = Sessions(MongoSessions(mongo), settings.web_session_ttl)
     async with heartbeat(registry, replica, role=WEB_ROLE):
         yield

@@ -1,8 +1,10 @@
 """This replica's private queue: `token.revoked` and `access.changed` drop its token and access caches,
 then it answers the publisher (registry-admin waits for every live web replica, as for index-api's), so a
 revoked token's session is signed out on its very next request; `index.changed` drops the cached package
-pages of the names it lists, and this replica answers it too: an upload's 201 or a delete's answer comes
-once no web replica shows the old page either."""
+pages of the names it lists, and this replica answers it too: an upload's 201, a delete's or a yank's
+answer comes once no web replica shows the old page either; `policy.changed` and `package.status_changed`
+drop its PolicyBook (the status and withheld badges) and every cached page, and it answers them, so a
+policy or status PUT returns once every web replica shows it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -10,17 +12,19 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from registry_shared.events import IndexChanged, parse_event
+from registry_shared.adapters.policies import PolicyBook
+from registry_shared.events import IndexChanged, PackageStatusChanged, PolicyChanged, parse_event
 from registry_shared.logging import get_logger
 from registry_shared.topology import INDEX_REPLICA_BINDINGS
 
 from .access import WebCaches
 
 log = get_logger()
-BINDINGS = INDEX_REPLICA_BINDINGS  # index.changed, token.revoked, access.changed
+# index.changed, token.revoked, access.changed, policy.changed, package.status_changed (POLICY_BINDINGS)
+BINDINGS = INDEX_REPLICA_BINDINGS
 
 
-async def consume(message: AbstractIncomingMessage, caches: WebCaches,
+async def consume(message: AbstractIncomingMessage, caches: WebCaches, book: PolicyBook,
                   applied: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
     async with message.process(requeue=False, ignore_processed=True):
         context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
@@ -34,6 +38,10 @@ async def consume(message: AbstractIncomingMessage, caches: WebCaches,
                 projects = {scope.id for scope in event.scopes if scope.kind == "project"}
                 dropped = caches.pages.invalidate(projects, set(event.names))
                 log.info("web_pages_dropped", projects=sorted(projects), names=event.names, dropped=dropped)
+            elif isinstance(event, PolicyChanged | PackageStatusChanged):
+                book.drop()
+                dropped = caches.pages.clear()
+                log.info("web_policy_dropped", reason=event.kind, dropped=dropped)
             else:
                 dropped = caches.clear()
                 log.info("access_cache_dropped", reason=event.kind, dropped=dropped)

@@ -2,21 +2,28 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from registry_shared.adapters.policies import PolicyBook, chain_of
 from registry_shared.deletion import PackageDeletion
 from registry_shared.domain.access import Principal
 from registry_shared.domain.names import normalize_name
 from registry_shared.errors import NotFound
+from registry_shared.governance.service import Governance
+from registry_shared.governance.yank import YankResult, YankService
 from registry_shared.pages import version_key
+from registry_shared.policy.status import PackageStatus, Status
+from registry_shared.policy_management import PolicyManagement
 from registry_shared.records.files import StoredFile
 from registry_shared.records.times import stored_time
 
 from .access import Readable, WebAccess
 from .adapters.mongo import MongoCatalog
+from .badges import StatusBadge, WithheldBadge, file_badge, is_yanked, status_badge, version_badge, yank_reason
 from .metadata import ShownMetadata, parse_shown
 
 PER_PAGE = 20
@@ -56,6 +63,8 @@ class VersionRow:
     uploaded: datetime | None
     yanked: bool
     yanked_reason: str = ""
+    files: tuple[tuple[str, datetime | None], ...] = ()  # (filename, upload time): what the policy judges
+    withheld: WithheldBadge | None = None  # set per request: the policy's verdict changes with the time
 
 
 @dataclass(frozen=True)
@@ -64,24 +73,30 @@ class FileRow:
     uploader: str
     yanked: bool
     yanked_reason: str
+    withheld: WithheldBadge | None = None  # set per request
 
 
 @dataclass(frozen=True)
 class PackageView:
+    """A package page. What every reader sees alike is cached (cache.py); `status`, the `withheld` badges
+    and `can_manage` are set per request from the PolicyBook, the clock and the visitor."""
+
     project: dict[str, Any]
     package_id: int
     name: str
     normalised: str
     version: str
-    status: str  # the package's status when the policy branch sets one (PEP 792), else ""
     readme_html: str | None
     readme_source: str | None  # shown as text when the worker rendered nothing (older uploads)
     metadata: ShownMetadata
     files: list[FileRow]
     versions: list[VersionRow]
     yanked: bool
-    can_delete: bool
+    yanked_reason: str
     index_url: str
+    status: StatusBadge | None = None  # PEP 792 (SPEC §9), from `package_statuses`
+    withheld: WithheldBadge | None = None  # every file of this version is withheld by the policy now
+    can_manage: bool = False  # the maintainer's forms (delete, yank, status)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,7 +105,7 @@ def _time(doc: dict[str, Any]) -> datetime | None:
 
 
 def _is_yanked(doc: dict[str, Any]) -> bool:
-    return bool(doc.get("yanked"))
+    return is_yanked(doc.get("yanked"))
 
 
 def aggregate(rows: Sequence[dict[str, Any]], projects: dict[int, dict[str, Any]]) -> list[PackageRow]:
@@ -119,13 +134,38 @@ def matches(row: PackageRow, query: str) -> bool:
             or needle in row.summary.lower())
 
 
+@dataclass(frozen=True)
+class UseCases:
+    """The shared use cases behind the maintainer's forms: the very ones the API's endpoints call."""
+
+    deletion: PackageDeletion  # E13
+    governance: Governance  # protection rules: `check_delete` (SPEC §10)
+    yank: YankService  # POST|DELETE .../packages/:id/yank
+    policy: PolicyManagement  # PUT .../packages/pypi/status/:name
+    book: PolicyBook  # every level's policy and every status, kept until a policy event drops it
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who acts, for the audit record (SPEC §10): the principal's ids, the client's address, the request."""
+
+    principal: Principal
+    ip_address: str
+    correlation_id: str | None
+
+    @property
+    def actor(self) -> dict[str, object]:
+        return self.principal.log_fields()
+
+
 class WebCatalog:
-    def __init__(self, catalog: MongoCatalog, access: WebAccess, deletion: PackageDeletion,
-                 external_url: str) -> None:
+    def __init__(self, catalog: MongoCatalog, access: WebAccess, uses: UseCases, external_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.catalog = catalog
         self.access = access
-        self.deletion = deletion
+        self.uses = uses
         self.external_url = external_url
+        self.clock = clock
 
     async def landing(self, principal: Principal) -> Readable:
         return await self.access.readable(principal)
@@ -153,7 +193,24 @@ class WebCatalog:
         if view is None:
             view = await self._package(project, package_id)
             pages.put(project["_id"], package_id, view.normalised, view)
-        return replace(view, can_delete=await self.access.may_delete(principal, project))
+        view = await self._badges(view)
+        return replace(view, can_manage=await self.access.may_manage(principal, project))
+
+    async def _badges(self, view: PackageView) -> PackageView:
+        """The status and what the project's effective policy withholds now (local files)."""
+        book = self.uses.book
+        status = status_badge(await book.status(int(view.project["_id"]), view.normalised))
+        policy = await book.effective(chain_of("project", view.project))
+        if not policy or policy.passes_all(view.normalised, local=True):
+            return replace(view, status=status) if status is not None else view
+        now = self.clock()
+        name = view.normalised
+        files = [replace(row, withheld=file_badge(policy, name, row.file.version, row.file.filename,
+                                                  row.file.created_at, now)) for row in view.files]
+        versions = [replace(v, withheld=version_badge(policy, name, v.version, v.files, now)) for v in view.versions]
+        badges = [row.withheld for row in files]
+        withheld = badges[0] if badges and all(b is not None for b in badges) else None
+        return replace(view, status=status, files=files, versions=versions, withheld=withheld)
 
     async def _package(self, project: dict[str, Any], package_id: int) -> PackageView:
         """What every visitor who may read the project sees of the package page."""
@@ -164,18 +221,19 @@ class WebCatalog:
         first, first_doc = files[0]
         uploaders = await self.access.usernames(sorted({int(f.uploader["user_id"]) for f, _ in files
                                                         if f.uploader.get("user_id") is not None}))
-        rows = [FileRow(f, self._uploader(f, uploaders), _is_yanked(doc), str(doc.get("yanked_reason") or ""))
+        rows = [FileRow(f, self._uploader(f, uploaders), _is_yanked(doc), yank_reason(doc.get("yanked")))
                 for f, doc in files]
         # The README of the newest file that has one (a wheel and an sdist of a version usually agree).
         with_readme = [doc for _, doc in files if doc.get("description_html")]
         readme = str(with_readme[-1]["description_html"]) if with_readme else None
         metadata = parse_shown(await self.catalog.core_metadata(files[-1][0].id))
+        yanked = all(r.yanked for r in rows)
         return PackageView(
             project=project, package_id=package_id, name=first.display_name or first.name, normalised=first.name,
-            version=first.version, status=str(package.get("status") or ""), readme_html=readme,
+            version=first.version, readme_html=readme,
             readme_source=None if readme else (first_doc.get("description") or None),
             metadata=metadata, files=rows, versions=await self._versions(project["_id"], first.name),
-            yanked=all(r.yanked for r in rows), can_delete=False,
+            yanked=yanked, yanked_reason=next((r.yanked_reason for r in rows if r.yanked_reason), "") if yanked else "",
             index_url=f"{self.external_url}/api/v4/projects/{project['_id']}/packages/pypi/simple")
 
     async def _versions(self, project_id: int, name: str) -> list[VersionRow]:
@@ -185,10 +243,11 @@ class WebCatalog:
         versions = []
         for package_id, files in by_package.items():
             times = [t for t in (_time(f) for f in files) if t is not None]
-            reasons = [str(f.get("yanked_reason") or f.get("yanked")) for f in files
-                       if f.get("yanked_reason") or isinstance(f.get("yanked"), str)]
+            yanked = all(_is_yanked(f) for f in files)
+            reason = next((r for f in files if (r := yank_reason(f.get("yanked")))), "") if yanked else ""
             versions.append(VersionRow(str(files[0].get("version", "")), package_id, min(times) if times else None,
-                                       all(_is_yanked(f) for f in files), reasons[0] if reasons else ""))
+                                       yanked, reason,
+                                       tuple((str(f.get("filename", "")), _time(f)) for f in files)))
         return sorted(versions, key=lambda v: version_key(v.version), reverse=True)
 
     @staticmethod
@@ -199,10 +258,47 @@ class WebCatalog:
         kind = str(file.uploader.get("principal") or "")
         return {"deploy_token": "a deploy token", "job": "a CI job"}.get(kind, "unknown")
 
-    async def delete_version(self, principal: Principal, path: str, package_id: int,
-                             correlation_id: str | None) -> dict[str, Any]:
-        """The maintainer's delete form: the same use case as the Packages API's E13."""
-        project = await self.access.project(principal, path)
-        await self.access.authorize_delete(principal, project)
-        await self.deletion.delete_package(project, package_id, correlation_id)
+    # -- the maintainer's forms: the same use cases, permissions and audit facts as the API --------------
+
+    async def delete_version(self, who: Who, path: str, package_id: int) -> dict[str, Any]:
+        """E13's delete: maintainer and above, then 403 `Package protected.` where a protection rule's delete
+        level is above the visitor (as index-api's `_deleter`)."""
+        project = await self.access.project(who.principal, path)
+        facts = await self.access.authorize_delete(who.principal, project)
+        await self.uses.governance.check_delete(project, package_id, who.principal, facts)
+        await self.uses.deletion.delete_package(project, package_id, who.correlation_id, actor=who.actor,
+                                                ip_address=who.ip_address)
         return project
+
+    async def yank(self, who: Who, path: str, package_id: int, reason: str | None) -> YankResult:
+        """POST .../packages/:id/yank: maintainer and above, as the API (`authorize_delete`)."""
+        project = await self.access.project(who.principal, path)
+        await self.access.authorize_delete(who.principal, project)
+        result = await self.uses.yank.yank(project, package_id, reason, actor=who.actor, ip_address=who.ip_address,
+                                           correlation_id=who.correlation_id)
+        self._dropped(project, result.package.name)
+        return result
+
+    async def unyank(self, who: Who, path: str, package_id: int) -> YankResult:
+        project = await self.access.project(who.principal, path)
+        await self.access.authorize_delete(who.principal, project)
+        result = await self.uses.yank.unyank(project, package_id, actor=who.actor, ip_address=who.ip_address,
+                                             correlation_id=who.correlation_id)
+        self._dropped(project, result.package.name)
+        return result
+
+    async def set_status(self, who: Who, path: str, package_id: int, status: Status, reason: str) -> PackageStatus:
+        """PUT .../packages/pypi/status/:name for this version's name: maintainer and above with an `api`
+        token, as the API (`authorize_manage`)."""
+        project = await self.access.project(who.principal, path)
+        await self.access.authorize_manage(who.principal, project)
+        package = await self.catalog.find_package(project["_id"], package_id)
+        if package is None:
+            raise NotFound()
+        return await self.uses.policy.set_status(
+            PackageStatus(int(project["_id"]), normalize_name(str(package["name"])), status, reason), who.actor,
+            who.ip_address, who.correlation_id)
+
+    def _dropped(self, project: dict[str, Any], name: str) -> None:
+        """This replica's own copy goes at once (its consumer drops it too, before the use case returns)."""
+        self.access.caches.pages.invalidate({int(project["_id"])}, {name})

@@ -6,14 +6,17 @@ from aiohttp import web
 from registry_shared.domain.access import PrincipalKind
 from registry_shared.errors import Unauthorized
 from registry_shared.web.app import CORRELATION_ID
+from registry_shared.web.request_info import client_ip
 
-from .actions import ACTIONS
+from .actions import ACTIONS, STATUSES
 from .keys import ACCESS, CATALOG, PRE_CSRF, PRINCIPAL, SESSION, SESSIONS, SET_PRE_CSRF, SIGNED_OUT
 from .rendering import render, secure_cookies
+from .service import Who
 from .sessions import CSRF_FIELD, PRE_SESSION_COOKIE, SESSION_COOKIE, new_secret, tokens_match
 
 NOTICES = {"deleted": "The version was deleted.", "signed_in": "You are signed in.",
-           "signed_out": "You are signed out."}
+           "signed_out": "You are signed out.", "yanked": "The version was yanked.",
+           "unyanked": "The version is no longer yanked.", "status": "The status was set."}
 
 
 def redirect(location: str) -> web.Response:
@@ -59,7 +62,8 @@ async def packages(request: web.Request) -> web.Response:
 async def package(request: web.Request) -> web.Response:
     view = await request.app[CATALOG].package(request[PRINCIPAL], request.match_info["path"],
                                               int(request.match_info["package_id"]))
-    return render(request, "package.html", title=f"{view.name} {view.version}", view=view, actions=ACTIONS)
+    return render(request, "package.html", title=f"{view.name} {view.version}", view=view, actions=ACTIONS,
+                  statuses=STATUSES, notice=_notice(request))
 
 
 async def action(request: web.Request) -> web.StreamResponse:
@@ -69,9 +73,9 @@ async def action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if request.get(SESSION) is None:
         raise Unauthorized()
-    location = await handler.run(request.app[CATALOG], request[PRINCIPAL], request.match_info["path"],
-                                 int(request.match_info["package_id"]), await request.post(),
-                                 request[CORRELATION_ID])
+    who = Who(request[PRINCIPAL], client_ip(request), request[CORRELATION_ID])
+    location = await handler.run(request.app[CATALOG], who, request.match_info["path"],
+                                 int(request.match_info["package_id"]), await request.post())
     return redirect(location)
 
 

@@ -15,13 +15,14 @@ from registry_shared.records.packages import PackageRecord
 from ..sessions import Session
 
 INSTALLABLE = FileState.INSTALLABLE.value
-# A listing's or a search's row: enough for name, version, summary, date and badges.
+# A listing's or a search's row: enough for name, version, summary, date and badges (the filename: the
+# policy's blocked rules may name files).
 ROW_FIELDS = {"_id": 1, "project_id": 1, "package_id": 1, "name": 1, "display_name": 1, "version": 1,
-              "canonical_version": 1, "summary": 1, "created_at": 1, "indexed_at": 1, "yanked": 1}
+              "canonical_version": 1, "summary": 1, "created_at": 1, "indexed_at": 1, "yanked": 1, "filename": 1}
 # A package page's files: everything shown, the README included, never the core metadata bytes.
 FILE_FIELDS = {**ROW_FIELDS, "filename": 1, "size": 1, "sha256": 1, "uploader": 1, "kind": 1, "state": 1,
                "requires_python": 1, "requires_dist": 1, "description_html": 1, "description": 1,
-               "description_content_type": 1, "author_email": 1, "keywords": 1, "yanked_reason": 1}
+               "description_content_type": 1, "author_email": 1, "keywords": 1}
 
 
 class MongoCatalog:
@@ -46,7 +47,7 @@ class MongoCatalog:
         return [doc async for doc in self.mongo.distributions.find(query, ROW_FIELDS)]
 
     async def find_package(self, project_id: int, package_id: int) -> dict[str, Any] | None:
-        """The raw `packages` document: a `status` (SPEC §9, from the policy branch) is shown when present."""
+        """The raw `packages` document (its status is not on it: `package_statuses`, read by the PolicyBook)."""
         return await self.mongo.packages.find_one({"_id": package_id, "project_id": project_id})
 
     async def package_files(self, project_id: int, package_id: int) -> list[tuple[StoredFile, dict[str, Any]]]:
