@@ -30,6 +30,7 @@ from .adapters.amqp import Broker
 from .adapters.mongo import Mongo
 from .events import AccessChanged, Event, IndexApplied, IndexChanged, PackageStatusChanged, PolicyChanged, TokenRevoked
 from .logging import get_logger
+from .tasks import running
 
 log = get_logger()
 
@@ -86,13 +87,10 @@ async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEAR
             except Exception as exc:  # noqa: BLE001 - MongoDB away: announcers stop waiting for us
                 log.warning("replica_heartbeat_failed", replica=replica, error=type(exc).__name__)
 
-    task = asyncio.create_task(renew())
     try:
-        yield
+        async with running(renew()):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         with contextlib.suppress(Exception):
             await registry.leave(replica)
 

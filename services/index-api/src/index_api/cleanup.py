@@ -20,6 +20,7 @@ from registry_shared.governance.cleanup import Policy, chosen, updated_policy
 from registry_shared.governance.protection import ProtectionRule
 from registry_shared.logging import get_logger
 from registry_shared.records.packages import PackageRecord
+from registry_shared.tasks import running
 
 from .management import PackageManagement
 
@@ -97,10 +98,5 @@ class CleanupService:
                     log.warning("cleanup_schedule_failed", error=type(exc).__name__)
                 await asyncio.sleep(min(interval, 60.0))
 
-        task = asyncio.create_task(loop())
-        try:
+        async with running(loop()):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -13,6 +13,7 @@ from typing import Protocol
 from registry_shared.events import DownloadCount, DownloadsCounted, Event
 from registry_shared.logging import get_logger
 from registry_shared.records.files import StoredFile
+from registry_shared.tasks import running
 
 log = get_logger()
 MAX_BATCH = 5000  # files per message
@@ -73,11 +74,8 @@ class DownloadCounter:
                 await asyncio.sleep(self.interval)
                 await self.flush()
 
-        task = asyncio.create_task(loop())
         try:
-            yield
+            async with running(loop()):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.flush()

@@ -25,6 +25,7 @@ from registry_shared.events import DistributionIndexed, DistributionRejected, Di
 from registry_shared.governance.protection import check_push
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import FileState, StoredFile
+from registry_shared.tasks import running
 
 from .ports import (
     Access,
@@ -187,13 +188,8 @@ class UploadService:
                 except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
                     log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
 
-        task = asyncio.create_task(renew())
-        try:
+        async with running(renew()):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _store(self, doc: StoredFile, content: Content, declared: dict[str, str]) -> StoredBlob:
         """Stream into S3 (inspecting on the way); on any failure remove what was written and release the
