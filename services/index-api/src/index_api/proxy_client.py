@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
-from packaging.version import InvalidVersion
 
+from registry_shared.domain.filenames import version_of
 from registry_shared.domain.simple import HTML_TYPE, JSON_TYPE, FileEntry, choose_content_type
 from registry_shared.errors import DomainError, PackageNotFound
 from registry_shared.logging import get_logger
@@ -213,14 +212,3 @@ def proxied_entries(doc: dict[str, Any]) -> tuple[list[FileEntry], list[str]]:
             yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked)))
     return files, [str(v) for v in doc.get("versions") or ()]
 
-
-def version_of(filename: str) -> str:
-    """The version a wheel's or sdist's filename names, or "" (legacy formats)."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        if filename.endswith((".tar.gz", ".zip")):
-            return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return ""
-    return ""

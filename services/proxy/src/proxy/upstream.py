@@ -13,13 +13,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
+
+from registry_shared.domain.filenames import version_of
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # JSON first; HTML (every simple index speaks it, pypiserver only it) when JSON is not on offer.
@@ -166,18 +162,6 @@ def servable_filename(filename: str) -> bool:
     """A name that fits one URL path segment and cannot be taken for a `.metadata` request."""
     return (bool(filename) and filename not in (".", "..") and not _BAD_FILENAME_RE.search(filename)
             and not filename.endswith(".metadata") and len(filename) <= 255)
-
-
-def version_of(filename: str) -> str:
-    """The version a distribution's filename names, or "" (legacy formats, unparsable names)."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        if filename.endswith((".tar.gz", ".zip")):
-            return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return ""
-    return ""
 
 
 def versions_of(files: Iterable[UpstreamFile]) -> list[str]:

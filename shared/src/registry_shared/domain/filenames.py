@@ -11,6 +11,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import InvalidVersion
 
 from ..errors import UploadRejected
 from .names import normalize_name
@@ -66,3 +67,15 @@ def check_filename_matches(parsed: ParsedFilename, name: str, version: str) -> N
             f"Invalid file name: the version in the file name ({parsed.version}) "
             f"does not match the package version ({version})"
         )
+
+
+def version_of(filename: str) -> str:
+    """The version a distribution's filename names, or "" (legacy formats, unparsable names)."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return ""
+    return ""
