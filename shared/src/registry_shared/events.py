@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from .domain.text import printable
+from .records.files import FileState, StoredFile
 
 
 class Event(BaseModel):
@@ -67,6 +68,25 @@ class DistributionStored(Event):
     inspected: bool = False
     core_metadata: Base64Payload | None = None
     ip_address: str = ""  # the uploader's, for the audit record
+    # The reservation's names as upload-api wrote them: on a first delivery the worker builds the file record
+    # from the message and reads nothing before indexing (empty: an older publisher; the worker reads it).
+    name: str = ""  # PEP 503 normalised
+    display_name: str = ""
+    version: str = ""
+    canonical_version: str = ""
+    file_kind: str = ""  # `bdist_wheel` | `sdist`
+
+    def reservation(self, correlation_id: str | None) -> StoredFile | None:
+        """The stored file this message announces, as upload-api left it (`processing`); None when the
+        message does not carry the names (the document must be read)."""
+        if not (self.name and self.canonical_version):
+            return None
+        return StoredFile(
+            id=self.file_id, project_id=self.project_id, filename=self.filename, state=FileState.PROCESSING,
+            upload_id=self.upload_id, object_key=self.object_key, kind=self.file_kind, name=self.name,
+            display_name=self.display_name, version=self.version, canonical_version=self.canonical_version,
+            size=self.size, sha256=self.sha256, md5=self.md5, blake2_256=self.blake2_256,
+            uploader=dict(self.uploader), correlation_id=correlation_id)
 
 
 class DistributionIndexed(Event):

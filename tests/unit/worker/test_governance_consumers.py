@@ -26,6 +26,9 @@ class FakeStore:
         self.hook_docs = [{"_id": 1, "scope": "group:2", "url": "http://x", "events": []},
                           {"_id": 2, "scope": "project:5", "url": "http://y", "events": ["token_created"]}]
         self.added: list[tuple[str, int, int, datetime]] = []
+        self.usernames = {7: "ann"}
+        self.project_path = "acme/api"
+        self.lookups: list[tuple[str, Any]] = []
 
     async def insert_record(self, message_id: str, record: dict[str, Any], scopes: list[str]) -> dict[str, Any]:
         if message_id not in self.records:
@@ -33,10 +36,12 @@ class FakeStore:
         return {k: v for k, v in self.records[message_id].items() if k != "scopes"}
 
     async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
-        return {7: "ann"}
+        self.lookups.append(("users", tuple(user_ids)))
+        return {i: self.usernames[i] for i in user_ids if i in self.usernames}
 
     async def project(self, project_id: int) -> dict[str, Any] | None:
-        return {"_id": project_id, "path": "acme/api", "ancestor_ids": [2]}
+        self.lookups.append(("project", project_id))
+        return {"_id": project_id, "path": self.project_path, "ancestor_ids": [2]}
 
     async def group(self, group_id: int) -> dict[str, Any] | None:
         return {"_id": group_id, "path": "acme", "ancestor_ids": []}
@@ -83,6 +88,27 @@ async def test_a_verdict_published_afresh_by_a_worker_redelivery_is_one_record()
     await service.record(event, "first-message", None)
     await service.record(event, "second-message", None)
     assert len(store.records) == 1
+
+
+async def test_names_are_looked_up_once_per_ttl_not_once_per_event() -> None:
+    """Every upload is an audit event: its author's name and its project's path come from a cache that
+    expires, so a rename shows in later records."""
+    store = FakeStore()
+    now = [0.0]
+    service = AuditService(store, FakePublisher(), names_ttl=60)
+    for cache in (service._users, service._entities):
+        cache._clock = lambda: now[0]
+    event = DistributionIndexed(file_id=3, project_id=5, filename="demo-1.0.whl", upload_id="u1", name="demo",
+                                version="1.0", uploader=ACTOR)
+    await service.record(event, "m1", None)
+    await service.record(event.model_copy(update={"upload_id": "u2"}), "m2", None)
+    assert store.lookups == [("users", (7,)), ("project", 5)]
+    store.usernames, store.project_path = {7: "ann-renamed"}, "acme/renamed"
+    now[0] = 61.0
+    await service.record(event.model_copy(update={"upload_id": "u3"}), "m3", None)
+    assert store.lookups[2:] == [("users", (7,)), ("project", 5)]
+    latest = max(store.records.values(), key=lambda r: r["id"])
+    assert latest["author"]["username"] == "ann-renamed" and latest["entity_path"] == "acme/renamed"
 
 
 async def test_hooks_get_what_they_asked_for() -> None:

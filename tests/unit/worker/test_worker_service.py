@@ -33,8 +33,10 @@ class FakeFiles:
         self.docs = docs
         self.core_metadata: dict[int, bytes] = {}
         self.packages: dict[tuple, int] = {}
+        self.reads = 0  # get_file calls
 
     async def get_file(self, file_id: int) -> StoredFile | None:
+        self.reads += 1
         doc = self.docs.get(file_id)
         return StoredFile.from_doc(doc) if doc else None
 
@@ -169,6 +171,45 @@ async def test_edge_metadata_that_disagrees_with_the_file_name_is_still_refused(
     assert await svc.distribution_stored(edge, "corr-1") is Outcome.REJECTED
     assert dists.inspected == [] and files.docs == {}
     assert "does not match the file name" in publisher.sent[-1][0].reason
+
+
+def first_event() -> DistributionStored:
+    """As upload-api publishes it: with the reservation's names, so a first delivery reads nothing."""
+    doc = stored_doc()
+    return event().model_copy(update={
+        "object_key": doc["object_key"], "name": doc["name"], "display_name": doc["display_name"],
+        "version": doc["version"], "canonical_version": doc["canonical_version"], "file_kind": doc["kind"]})
+
+
+async def test_a_first_delivery_indexes_from_the_message_without_reading_the_file() -> None:
+    files, dists = FakeFiles({1: stored_doc()}), FakeDistributions(accepted())
+    svc, pages, publisher = service(files, dists)
+    assert await svc.distribution_stored(first_event(), "corr-1", first_delivery=True) is Outcome.INDEXED
+    assert files.reads == 0
+    assert dists.inspected == [("files/5/u1/demo_pkg-1.0.tar.gz", Expected("demo-pkg", "1", "demo_pkg", "1.0"))]
+    assert files.docs[1]["state"] == "installable" and pages.rebuilt == [(5, ["demo-pkg"])]
+    verdict = publisher.sent[-1][0]
+    # The package the file now belongs to, for the audit record (the message knew none).
+    assert isinstance(verdict, DistributionIndexed) and verdict.package_id == files.docs[1]["package_id"] == 100
+
+
+async def test_a_first_delivery_whose_file_is_gone_is_skipped() -> None:
+    """Marking it installable finds it missing (released meanwhile): nothing is announced."""
+    files = FakeFiles({})
+    svc, pages, publisher = service(files, FakeDistributions(accepted()))
+    assert await svc.distribution_stored(first_event(), "c", first_delivery=True) is Outcome.SKIPPED
+    assert publisher.sent == [] and pages.rebuilt == []
+
+
+@pytest.mark.parametrize("first_delivery", [False, True])
+async def test_a_message_without_the_names_or_delivered_again_reads_the_file(first_delivery: bool) -> None:
+    """An older publisher's message (no names), or any redelivery: the stored document decides."""
+    files = FakeFiles({1: {**stored_doc("installable"), "metadata_sha256": "m"}})
+    svc, _pages, publisher = service(files, FakeDistributions(accepted()))
+    message = event() if first_delivery else first_event()
+    assert await svc.distribution_stored(message, "c", first_delivery=first_delivery) is Outcome.INDEXED
+    assert files.reads == 1 and files.core_metadata == {}  # only the idempotent tail ran
+    assert [key for _e, _c, key in publisher.sent] == ["index.changed", "distribution.indexed.replica-a"]
 
 
 async def test_rejected_file_loses_object_and_reservation() -> None:

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from registry_shared.access_cache import MISSING, TtlCache
 from registry_shared.events import AuditRecorded, DownloadsCounted, Event, WebhookDelivery
 from registry_shared.governance.audit import author, draft_of, record_json
 from registry_shared.governance.webhooks import UrlBlocked, check_url, delivery, wants
 from registry_shared.logging import get_logger
 
 log = get_logger()
+NAMES_TTL_S = 60.0  # how long a user's name or an entity's path is reused in audit records
 
 
 class AuditStore(Protocol):
@@ -41,9 +43,15 @@ class HookFailed(Exception):
 
 
 class AuditService:
-    def __init__(self, store: AuditStore, publisher: Publisher) -> None:
+    """Writes audit records. The names a record shows (its author's username, its entity's path and
+    ancestors) are looked up once per `names_ttl` seconds per user or entity, not once per event: an upload
+    is an event, and these rarely change (a rename shows in records within `names_ttl`)."""
+
+    def __init__(self, store: AuditStore, publisher: Publisher, names_ttl: float = NAMES_TTL_S) -> None:
         self.store = store
         self.publisher = publisher
+        self._users: TtlCache[int, str | None] = TtlCache(names_ttl)
+        self._entities: TtlCache[tuple[str, int], dict[str, Any] | None] = TtlCache(names_ttl)
 
     async def record(self, event: Event, message_id: str, correlation_id: str | None) -> str:
         draft = draft_of(event)
@@ -53,7 +61,7 @@ class AuditService:
         ids = [user_id] if isinstance(user_id, int) else []
         if draft.entity_type == "user":
             ids.append(draft.entity_id)
-        names = await self.store.user_names(ids)
+        names = await self._user_names(ids)
         path, scopes = await self._entity(draft.entity_type, draft.entity_id, names)
         record = {"event_name": draft.event_name, "author": author(draft.actor, names),
                   "entity_type": draft.entity_type, "entity_id": draft.entity_id, "entity_path": path,
@@ -69,9 +77,22 @@ class AuditService:
         """The entity's path, and the scopes whose audit API and hooks see the record."""
         if kind == "user":
             return names.get(entity_id), []
-        doc = await (self.store.project(entity_id) if kind == "project" else self.store.group(entity_id))
+        doc = self._entities.get((kind, entity_id))
+        if doc is MISSING:
+            doc = await (self.store.project(entity_id) if kind == "project" else self.store.group(entity_id))
+            self._entities.put((kind, entity_id), doc)
         ancestors = [f"group:{g}" for g in (doc or {}).get("ancestor_ids") or []]
         return (doc or {}).get("path"), [f"{kind}:{entity_id}", *ancestors]
+
+
+    async def _user_names(self, user_ids: list[int]) -> dict[int, str]:
+        known = {user_id: self._users.get(user_id) for user_id in user_ids}
+        missing = [user_id for user_id, name in known.items() if name is MISSING]
+        found = await self.store.user_names(missing) if missing else {}
+        for user_id in missing:
+            name = known[user_id] = found.get(user_id)
+            self._users.put(user_id, name)
+        return {user_id: name for user_id, name in known.items() if isinstance(name, str)}
 
 
 class WebhookService:

@@ -30,13 +30,14 @@ from .service import IndexingService, Outcome
 
 log = structlog.get_logger()
 
-Handler = Callable[[IndexingService, Any, str | None], Awaitable[Outcome]]
+# (service, event, correlation id, first delivery: neither redelivered by the broker nor retried by us)
+Handler = Callable[[IndexingService, Any, str | None, bool], Awaitable[Outcome]]
 GiveUp = Callable[[IndexingService, Any], Awaitable[object]]
 Observer = Callable[[str, str], None]
 
 HANDLERS: dict[type[Event], Handler] = {
-    DistributionStored: lambda service, event, cid: service.distribution_stored(event, cid),
-    FileDeleted: lambda service, event, _cid: service.file_deleted(event),
+    DistributionStored: lambda service, event, cid, first: service.distribution_stored(event, cid, first),
+    FileDeleted: lambda service, event, _cid, _first: service.file_deleted(event),
 }
 # What to undo when a message is dead-lettered after its retry window: a stored distribution that will
 # never be indexed must not keep its filename taken.
@@ -113,7 +114,8 @@ class Consumer:
             self._record(kind, "poisoned")
             return
         try:
-            outcome = await handler(self.service, event, message.correlation_id)
+            first = not message.redelivered and retries_of(message) == 0
+            outcome = await handler(self.service, event, message.correlation_id, first)
         except Exception as exc:  # noqa: BLE001 - every non-content failure is retried, then dead-lettered
             await self._retry_or_dead_letter(message, kind, event, exc)
         else:

@@ -87,8 +87,17 @@ class IndexingService:
         self.pages = pages
         self.publisher = publisher
 
-    async def distribution_stored(self, event: DistributionStored, correlation_id: str | None) -> Outcome:
-        doc = await self.files.get_file(event.file_id)
+    async def distribution_stored(self, event: DistributionStored, correlation_id: str | None,
+                                  first_delivery: bool = False) -> Outcome:
+        """Index the file `event` announces (or reject it).
+
+        `first_delivery`: the broker delivers this message for the first time (neither redelivered nor
+        retried). upload-api marked the file stored before publishing it, so the file is as the message
+        describes and is not read first; marking it installable finds out whether it is still there. A
+        message delivered again may find the file indexed already (only the idempotent tail runs) and reads it.
+        """
+        known = event.reservation(correlation_id) if first_delivery else None
+        doc = known or await self.files.get_file(event.file_id)
         if doc is None:
             log.info("distribution_reservation_gone", **_facts(event))
             return Outcome.SKIPPED
@@ -181,8 +190,9 @@ class IndexingService:
         # logs after it (a test, an operator following the correlation id) must find this line.
         ms = {"documents": indexed_ms, "pages": _ms(started, time.perf_counter()), "announce": sum(announced)}
         log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
+        package_id = installed.package_id if installed is not None else doc.package_id
         verdict = DistributionIndexed(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
-                                      upload_id=event.upload_id or doc.upload_id, package_id=doc.package_id,
+                                      upload_id=event.upload_id or doc.upload_id, package_id=package_id,
                                       name=doc.display_name or doc.name, version=doc.version,
                                       uploader=doc.uploader or event.uploader, ip_address=event.ip_address)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))

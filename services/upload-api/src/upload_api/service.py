@@ -258,7 +258,8 @@ class UploadService:
             object_key=doc.object_key, form=FormMetadata.model_validate(_form_metadata(request)),
             uploader=doc.uploader, reply_to=self.verdicts.reply_to, upload_id=doc.upload_id,
             size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
-            ip_address=request.ip_address,
+            ip_address=request.ip_address, name=doc.name, display_name=doc.display_name, version=doc.version,
+            canonical_version=doc.canonical_version, file_kind=doc.kind,
             core_metadata=blob.metadata if inspected and len(blob.metadata or b"") <= MAX_EVENT_METADATA else None,
         )
         future = self.verdicts.expect(doc.upload_id)
