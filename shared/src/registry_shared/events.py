@@ -75,6 +75,9 @@ class DistributionStored(Event):
     version: str = ""
     canonical_version: str = ""
     file_kind: str = ""  # `bdist_wheel` | `sdist`
+    # The uploading replica's own queue: the replicas' answers to this file's `index.changed` go there, and
+    # that replica waits for them (registry_shared.replicas.AnswerBook). Empty: the worker waits for them.
+    answers_to: str = ""
 
     def reservation(self, correlation_id: str | None) -> StoredFile | None:
         """The stored file this message announces, as upload-api left it (`processing`); None when the
@@ -103,6 +106,10 @@ class DistributionIndexed(Event):
     version: str = ""
     uploader: dict[str, object] = Field(default_factory=dict)
     ip_address: str = ""
+    # The file's `index.changed` (its message id) and the replicas whose `index.applied` answers the
+    # uploading replica awaits before its 201; none when the worker awaited them itself.
+    applied_id: str = ""
+    awaited: tuple[str, ...] = ()
 
 
 class DistributionRejected(Event):

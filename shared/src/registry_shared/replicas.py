@@ -10,6 +10,12 @@ token is refused everywhere, and its web sessions are over, by the time `registr
 returns; a `policy.changed` or `package.status_changed` from every live index-api, upload-api and web
 replica (they all read the policies), so the change shows everywhere once its PUT or form returns.
 
+An upload's `index.changed` is awaited by the uploading upload-api replica itself rather than by the
+metadata-worker that announces it (`Announcer.publish_for`): the answers go to the upload-api's own queue,
+and the worker's verdict names the announcement and the replicas to wait for (`Awaited`), so the verdict
+travels while the replicas apply the change instead of after (`AnswerBook` matches them up). The 201 still
+waits for every one of them.
+
 Liveness: each replica records a heartbeat in MongoDB (`replicas`, with its role) once it consumes events,
 renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
 after STALE_S. The wait is bounded (`INDEX_APPLIED_TIMEOUT`): a replica that is alive but does not answer
@@ -20,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -106,6 +114,15 @@ async def acknowledge(broker: Broker, message: AbstractIncomingMessage, replica:
         routing_key=message.reply_to, timeout=10)
 
 
+@dataclass(frozen=True, slots=True)
+class Awaited:
+    """An announcement whose answers another process awaits: its message id and the live replicas to wait
+    for (those that consumed events when it was published)."""
+
+    message_id: str = ""
+    replicas: tuple[str, ...] = ()
+
+
 class Announcer:
     """Publishes events; one that changes replicas' caches (AWAITED_ROLES) returns once every live replica
     of those roles has applied it."""
@@ -159,6 +176,17 @@ class Announcer:
             if not wait.done.done():
                 wait.done.cancel()
 
+    async def publish_for(self, event: Event, correlation_id: str | None, answers_to: str) -> Awaited:
+        """Publish `event` (one of AWAITED_ROLES) with its answers addressed to the queue `answers_to`, whose
+        process waits for them (an `AnswerBook`); return whom it must wait for. Does not wait itself.
+
+        The replicas are looked up while the event is on its way, as `announce` does."""
+        message_id = uuid.uuid4().hex
+        live, _ = await asyncio.gather(
+            self.registry.live(AWAITED_ROLES[type(event)]),
+            self.broker.publish(event, correlation_id, message_id=message_id, reply_to=answers_to))
+        return Awaited(message_id=message_id, replicas=tuple(sorted(live)))
+
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
         try:
             answer = IndexApplied.model_validate_json(message.body)
@@ -194,3 +222,44 @@ class _Wait:
         if self.pending is not None and not self.pending and not self.done.done():
             self.done.set_result(None)
 
+
+class AnswerBook:
+    """The `index.applied` answers that reach a process's queue for announcements made on its behalf
+    (`Announcer.publish_for`), matched with whom to wait for once that is known (the answers usually come
+    first). Bounded: the waits of the `max_waits` most recent announcements are kept, so answers to one whose
+    waiter gave up (or never came) do not pile up."""
+
+    def __init__(self, max_waits: int = 10_000) -> None:
+        self.max_waits = max_waits
+        self._waits: OrderedDict[str, _Wait] = OrderedDict()
+
+    def answered(self, answer: IndexApplied) -> None:
+        self._wait(answer.message_id).answered(answer.replica)
+
+    async def wait(self, awaited: Awaited, bound_s: float) -> list[str]:
+        """Return once every replica of `awaited` has answered, or after `bound_s` seconds: then the replicas
+        that did not answer (logged by the caller), as `Announcer.announce` passes over a silent one."""
+        if not awaited.replicas:
+            return []
+        wait = self._wait(awaited.message_id)
+        wait.expect(set(awaited.replicas))
+        try:
+            if wait.pending:
+                await asyncio.wait_for(asyncio.shield(wait.done), bound_s)
+            return []
+        except TimeoutError:
+            return sorted(wait.pending or ())
+        finally:
+            self._waits.pop(awaited.message_id, None)
+            if not wait.done.done():
+                wait.done.cancel()
+
+    def _wait(self, message_id: str) -> _Wait:
+        wait = self._waits.get(message_id)
+        if wait is None:
+            wait = self._waits[message_id] = _Wait(asyncio.get_running_loop().create_future())
+            while len(self._waits) > self.max_waits:
+                _, oldest = self._waits.popitem(last=False)
+                if not oldest.done.done():
+                    oldest.done.cancel()
+        return wait

@@ -36,7 +36,7 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
     # The verdict also carries what the audit record (package_published) needs.
     assert verdict.event == DistributionIndexed(file_id=event.file_id, project_id=project["_id"], filename=WHEEL,
                                                 upload_id=event.upload_id, name=verdict.event.name, version="1.0",
-                                                uploader=event.uploader)
+                                                uploader=event.uploader, package_id=verdict.event.package_id)
     assert verdict.event.name.lower().replace("_", "-") == "demo-pkg"
     assert changed.correlation_id == verdict.correlation_id == "corr-wheel-1"
     assert await worker.next_outcome("distribution.stored") == "indexed"
@@ -44,6 +44,7 @@ async def test_stored_wheel_becomes_installable_everywhere(worker) -> None:
     doc = await worker.packages.get_file(event.file_id)
     metadata = core_metadata("demo-pkg", "1.0")
     assert doc is not None and doc.state == "installable"
+    assert verdict.event.package_id == doc.package_id is not None  # the package the file now belongs to
     assert doc.summary == "demo summary"  # from the wheel, which wins over the form
     assert doc.keywords == "from,the,form"  # from the form, which the wheel lacks
     assert doc.requires_python == ">=3.8"

@@ -150,6 +150,7 @@ def _blob(data: bytes, metadata: bytes | None = None) -> StoredBlob:
 
 class FakeVerdicts:
     reply_to = "replica-1"
+    answers_to = "replica-1-queue"
 
     def __init__(self) -> None:
         self.waiting: dict[str, asyncio.Future[Verdict]] = {}

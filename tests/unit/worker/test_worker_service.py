@@ -19,6 +19,7 @@ from registry_shared.events import (
 )
 from registry_shared.records.files import IndexedFields, StoredFile
 from registry_shared.records.packages import PackageRecord
+from registry_shared.replicas import Awaited
 from tests.unit.worker.worker_archives import core_metadata
 
 pytestmark = pytest.mark.asyncio
@@ -95,9 +96,15 @@ class FakePages:
 class FakePublisher:
     def __init__(self) -> None:
         self.sent: list[tuple[Any, str | None, str]] = []
+        self.announced_to: list[str] = []
 
     async def publish(self, event, correlation_id, routing_key=None) -> None:
         self.sent.append((event, correlation_id, routing_key or event.kind))
+
+    async def announce_to(self, event, correlation_id, answers_to) -> Awaited:
+        self.sent.append((event, correlation_id, event.kind))
+        self.announced_to.append(answers_to)
+        return Awaited(f"change-{len(self.announced_to)}", ("ia-1", "web-1"))
 
 
 def stored_doc(state: str = "processing") -> dict[str, Any]:
@@ -191,6 +198,20 @@ async def test_a_first_delivery_indexes_from_the_message_without_reading_the_fil
     verdict = publisher.sent[-1][0]
     # The package the file now belongs to, for the audit record (the message knew none).
     assert isinstance(verdict, DistributionIndexed) and verdict.package_id == files.docs[1]["package_id"] == 100
+
+
+async def test_the_uploading_replica_awaits_the_replicas_the_verdict_names() -> None:
+    """With the uploader's queue in the message, the replicas answer it; the verdict says whom to wait for
+    (the last announcement's) and goes out without the worker waiting."""
+    files = FakeFiles({1: stored_doc()})
+    svc, _pages, publisher = service(files, FakeDistributions(accepted()))
+    message = first_event().model_copy(update={"answers_to": "amq.gen-uploader"})
+    assert await svc.distribution_stored(message, "corr-1", first_delivery=True) is Outcome.INDEXED
+    assert publisher.announced_to == ["amq.gen-uploader"]
+    (changed, _c1, key1), (verdict, _c2, key2) = publisher.sent
+    assert isinstance(changed, IndexChanged) and key1 == "index.changed"
+    assert isinstance(verdict, DistributionIndexed) and key2 == "distribution.indexed.replica-a"
+    assert (verdict.applied_id, verdict.awaited) == ("change-1", ("ia-1", "web-1"))
 
 
 async def test_a_first_delivery_whose_file_is_gone_is_skipped() -> None:

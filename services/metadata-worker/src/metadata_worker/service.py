@@ -30,6 +30,7 @@ from registry_shared.events import (
 )
 from registry_shared.records.files import FileState, IndexedFields, StoredFile
 from registry_shared.records.packages import PackageRecord
+from registry_shared.replicas import Awaited
 from registry_shared.topology import verdict_key
 
 from .inspect import Expected, Inspection, InvalidDistribution, check_metadata
@@ -76,6 +77,10 @@ class Pages(Protocol):
 
 class Publisher(Protocol):
     async def publish(self, event: Event, correlation_id: str | None, routing_key: str | None = None) -> None: ...
+
+    async def announce_to(self, event: Event, correlation_id: str | None, answers_to: str) -> Awaited:
+        """Publish an `index.changed` whose answers go to `answers_to`; whom that queue's process awaits."""
+        ...
 
 
 # -- use cases ---------------------------------------------------------------------------------
@@ -174,14 +179,22 @@ class IndexingService:
     async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
                         redelivered: bool = False, indexed_ms: float | None = None,
                         installed: StoredFile | None = None) -> None:
-        """Update the pages, then tell every index-api replica, then the waiting upload-api replica."""
+        """Update the pages, then tell every index-api and web replica, then the waiting upload-api replica.
+
+        When the uploading replica named its queue (`answers_to`), the replicas answer it directly and it
+        awaits them before its 201: the verdict names the announcement and whom to wait for, and goes out
+        while they apply the change. Otherwise every live replica has applied it before the verdict goes."""
         started = time.perf_counter()
         announced: list[float] = []
+        awaited: list[Awaited] = []
 
         async def announce(scopes: list[Scope]) -> None:
-            # Every live index-api replica has dropped what changed when this returns (replicas.Announcer).
             begun = time.perf_counter()
-            await self.publisher.publish(IndexChanged(scopes=scopes, names=[doc.name]), correlation_id)
+            change = IndexChanged(scopes=scopes, names=[doc.name])
+            if event.answers_to and event.reply_to:
+                awaited.append(await self.publisher.announce_to(change, correlation_id, event.answers_to))
+            else:  # returns once every live replica applied it (replicas.Announcer)
+                await self.publisher.publish(change, correlation_id)
             announced.append(_ms(begun, time.perf_counter()))
 
         # The pages announce the change themselves, while they check the file once more.
@@ -191,10 +204,12 @@ class IndexingService:
         ms = {"documents": indexed_ms, "pages": _ms(started, time.perf_counter()), "announce": sum(announced)}
         log.info("distribution_indexed", **_facts(event), scopes=len(scopes), redelivered=redelivered, ms=ms)
         package_id = installed.package_id if installed is not None else doc.package_id
+        last = awaited[-1] if awaited else Awaited()  # a later announcement supersedes an earlier one
         verdict = DistributionIndexed(file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
                                       upload_id=event.upload_id or doc.upload_id, package_id=package_id,
                                       name=doc.display_name or doc.name, version=doc.version,
-                                      uploader=doc.uploader or event.uploader, ip_address=event.ip_address)
+                                      uploader=doc.uploader or event.uploader, ip_address=event.ip_address,
+                                      applied_id=last.message_id, awaited=last.replicas)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
 
     async def _reject(self, doc: StoredFile, event: DistributionStored, exc: InvalidDistribution,

@@ -40,7 +40,7 @@ def create_app(settings: UploadSettings) -> web.Application:
         broker = app[BROKER]
         # Declared here too, so an upload accepted before any worker started is queued, not dropped.
         await broker.declare_work_queue(worker_queue(settings.amqp_exchange), WORKER_BINDINGS, prefetch=0)
-        verdicts = VerdictWaiter()
+        verdicts = VerdictWaiter(settings.index_applied_timeout)
         await verdicts.start(broker)
         access = CachedAccess(TenancyRepository(app[MONGO]), settings.auth_cache_ttl)
         policies = UploadPolicies(PolicyBook(PolicyRepository(app[MONGO])))

@@ -114,6 +114,7 @@ class Publisher(Protocol):
 
 class Verdicts(Protocol):
     reply_to: str  # names this replica in the verdicts' routing keys
+    answers_to: str  # this replica's queue: the replicas' answers to its files' `index.changed` come there
 
     def expect(self, upload_id: str) -> asyncio.Future[Verdict]: ...
 

@@ -256,7 +256,8 @@ class UploadService:
         event = DistributionStored(
             file_id=doc.id, project_id=doc.project_id, filename=doc.filename,
             object_key=doc.object_key, form=FormMetadata.model_validate(_form_metadata(request)),
-            uploader=doc.uploader, reply_to=self.verdicts.reply_to, upload_id=doc.upload_id,
+            uploader=doc.uploader, reply_to=self.verdicts.reply_to, answers_to=self.verdicts.answers_to,
+            upload_id=doc.upload_id,
             size=blob.size, sha256=blob.sha256, md5=blob.md5, blake2_256=blob.blake2_256, inspected=inspected,
             ip_address=request.ip_address, name=doc.name, display_name=doc.display_name, version=doc.version,
             canonical_version=doc.canonical_version, file_kind=doc.kind,

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.events import Event
-from registry_shared.replicas import Announcer
+from registry_shared.replicas import Announcer, Awaited
 from registry_shared.topology import retry_queue
 
 RETRIES_HEADER = "x-retries"
@@ -41,6 +41,14 @@ class WorkerPublisher:
             await self.announcer.publish(event, correlation_id, routing_key)
         else:
             await self.broker.publish(event, correlation_id, routing_key)
+
+    async def announce_to(self, event: Event, correlation_id: str | None, answers_to: str) -> Awaited:
+        """Publish `event` with the replicas' answers addressed to `answers_to` (the uploading replica's
+        queue), without waiting for them; whom that replica must wait for."""
+        if self.announcer is None:
+            await self.broker.publish(event, correlation_id)
+            return Awaited()
+        return await self.announcer.publish_for(event, correlation_id, answers_to)
 
     async def declare_retry_queues(self, delays_ms: Iterable[int]) -> list[str]:
         """One durable delay queue per delay: messages expire after it and go back to the work queue
