@@ -164,13 +164,14 @@ class IndexingService:
         it vanished."""
         form = event.form.model_dump()
         merged = merge_metadata(inspection.metadata, form)
-        # From the whole description (the stored one is cut at GitLab's 4,000 characters); off the loop.
-        description = inspection.metadata.get("description") or form.get("description")
-        readme = await asyncio.to_thread(render_bounded, str(description) if description else None,
-                                         str(merged.get("description_content_type") or "") or None)
         package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
                                 display_name=doc.display_name, display_version=doc.version)
-        _, package_id = await asyncio.gather(
+        # The README renders (from the whole description: the stored one is cut at GitLab's 4,000 characters,
+        # in the renderer's processes) while the core metadata and the package are written.
+        description = inspection.metadata.get("description") or form.get("description")
+        readme, _, package_id = await asyncio.gather(
+            _render(str(description) if description else None,
+                    str(merged.get("description_content_type") or "") or None),
             self.files.put_core_metadata(doc.id, inspection.metadata_bytes), self.files.ensure_package(package))
         return await self.files.mark_installable(doc.id, IndexedFields.of(
             merged, package_id=package_id, metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
@@ -223,6 +224,13 @@ class IndexingService:
                                        uploader=doc.uploader or event.uploader, ip_address=event.ip_address)
         await self.publisher.publish(verdict, correlation_id, verdict_key(verdict.kind, event.reply_to))
         log.info("distribution_rejected", **_facts(event), reason=printable(exc.reason))
+
+
+async def _render(description: str | None, content_type: str | None) -> str | None:
+    """The README as HTML (None without one), rendered off the event loop."""
+    if not description:
+        return None
+    return await asyncio.to_thread(render_bounded, description, content_type)
 
 
 def _ms(start: float, end: float) -> float:
