@@ -115,15 +115,14 @@ class PackageRepository:
         """The package (project, normalised name, canonical version) of `package`, created once (its id and
         `created_at` assigned here). Returns its id."""
         query = {"project_id": package.project_id, "name": package.name, "version": package.version}
-        # One round trip for a new version (the common case on upload): an upsert that writes the whole
-        # document only when it inserts (ids come in blocks, so a wasted one costs nothing); a version that
-        # exists takes a second one, to read its id.
+        # One round trip for a new version (the common case on upload): an insert under the unique index (ids
+        # come in blocks, so a wasted one costs nothing; nx-27017 inserts in half the time of an upsert); a
+        # version that exists takes a second one, to read its id.
         created = dataclasses.replace(package, id=await self.mongo.next_id("packages"), created_at=datetime.now(UTC))
         try:
-            result = await self.mongo.packages.update_one(query, {"$setOnInsert": created.to_doc()}, upsert=True)
-            if result.upserted_id is not None:
-                return created.id
-        except DuplicateKeyError:  # a concurrent upsert of the same version inserted it first
+            await self.mongo.packages.insert_one(created.to_doc())
+            return created.id
+        except DuplicateKeyError:  # the version exists (or a concurrent upload inserted it first)
             pass
         existing = await self.mongo.packages.find_one(query, {"_id": 1})
         if existing is None:  # cannot happen: it matched, or a concurrent upsert inserted it
