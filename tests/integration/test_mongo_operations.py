@@ -231,6 +231,18 @@ async def test_nested_documents_and_lists_round_trip(db) -> None:
     assert await db.simple_pages.find_one({"_id": page["_id"]}) == page
 
 
+async def test_set_and_unset_in_one_update_replace_a_list_by_a_binary_field(db) -> None:
+    """How a simple document's plain list, written before packing, gives way to its packed field on the
+    next compare-and-swap (`adapters.packages._page_update`); `$unset` of an absent field changes nothing."""
+    await db.simple_pages.insert_one({"_id": "p", "rev": "a", "files": [{"filename": "x.tar.gz"}], "names": ["x"]})
+    result = await db.simple_pages.update_one({"_id": "p", "rev": "a"},
+                                              {"$set": {"files_z": b"\x00packed", "rev": "b"},
+                                               "$unset": {"files": "", "absent": ""}})
+    assert result.matched_count == 1
+    assert await db.simple_pages.find_one({"_id": "p"}) == {"_id": "p", "rev": "b", "names": ["x"],
+                                                            "files_z": b"\x00packed"}
+
+
 # -- known gaps of nx-27017 0.8.1 (DESIGN.md) ----------------------------------------------------------
 async def test_known_gap_find_one_and_update_upsert_ignores_set_on_insert(db) -> None:
     doc = await db.counters.find_one_and_update({"_id": "s"}, {"$inc": {"seq": 1}, "$setOnInsert": {"kind": "x"}},
