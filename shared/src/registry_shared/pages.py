@@ -226,8 +226,7 @@ class PageBuilder:
             if not writes:
                 return scopes, False
             stamps = [new_revision() for _ in writes]
-            done = await asyncio.gather(*(self.packages.swap_page(*write, stamp)
-                                          for write, stamp in zip(writes, stamps, strict=True)))
+            done = await self.packages.swap_pages(writes, stamps)  # one round trip
             for (key, _, fields), stamp, ok in zip(writes, stamps, done, strict=True):
                 self._remember(key, {"_id": key, **fields, **stamp} if ok else None)
             if not all(done):

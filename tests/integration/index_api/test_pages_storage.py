@@ -2,7 +2,7 @@
 before packing (plain lists) read as they are and packed by their next write."""
 from __future__ import annotations
 
-from registry_shared.adapters.packages import PackageRepository, page_key
+from registry_shared.adapters.packages import PackageRepository, new_revision, page_key
 from registry_shared.pages import PageBuilder, build_page
 from registry_shared.records.files import StoredFile
 from tests.integration.index_api.index_support import Seeder
@@ -41,3 +41,30 @@ async def test_documents_with_plain_lists_are_read_and_their_next_write_packs_th
     page_doc = await seed.packages.get_package_page("project", project["_id"], "demo")
     assert page_doc.versions == ("1.0", "2.0") and len(page_doc.files) == 2
     assert (await seed.packages.get_index("project", project["_id"])).names == ("demo", "other")
+
+
+async def test_swaps_in_one_round_trip_say_which_were_written_or_that_an_update_may_not_have_been(
+        seed: Seeder) -> None:
+    packages = seed.packages
+    index = {"scope_kind": "project", "scope_id": 1, "names": ["a"]}
+    page = {"scope_kind": "project", "scope_id": 1, "name": "a", "versions": [], "files": []}
+    stamps = [new_revision(), new_revision()]
+    assert await packages.swap_pages([("project:1", None, index), ("project:1:a", None, page)], stamps) == [True, True]
+    stored = await packages.get_pages(["project:1", "project:1:a"])
+    assert [stored["project:1"]["rev"], stored["project:1:a"]["rev"]] == [stamp["rev"] for stamp in stamps]
+
+    # Both current: both written.
+    assert await packages.swap_pages([("project:1", stored["project:1"], {**index, "names": ["a", "b"]}),
+                                      ("project:1:a", stored["project:1:a"], {**page, "versions": ["1.0"]})],
+                                     [new_revision(), new_revision()]) == [True, True]
+    # One stale: neither update is known to be written (the current one was); an insert's outcome is known.
+    current = await packages.get_pages(["project:1:a"])
+    outcome = await packages.swap_pages([("project:1", stored["project:1"], index),
+                                         ("project:1:a", current["project:1:a"], {**page, "versions": ["2.0"]}),
+                                         ("project:1:b", None, {**page, "name": "b"}),
+                                         ("project:1:a", None, page)],
+                                        [new_revision() for _ in range(4)])
+    assert outcome == [False, False, True, False]
+    after = await simple_documents(seed.mongo)
+    assert after["project:1"]["names"] == ["a", "b"] and after["project:1:a"]["versions"] == ["2.0"]
+    assert after["project:1:b"]["name"] == "b"

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..domain.simple import FileEntry
 from ..records.files import FileState, IndexedFields, StoredFile
@@ -26,6 +26,8 @@ from .mongo import Mongo
 
 # The states as stored strings, for queries.
 UPLOADING, PROCESSING, INSTALLABLE = FileState.UPLOADING.value, FileState.PROCESSING.value, FileState.INSTALLABLE.value
+
+DUPLICATE_KEY = 11000  # MongoDB's error code, also nx-27017's
 
 __all__ = ["INSTALLABLE", "PROCESSING", "UPLOADING", "PackageRepository", "page_key"]
 
@@ -197,6 +199,31 @@ class PackageRepository:
             return (await self.mongo.simple_pages.delete_one(query)).deleted_count == 1
         result = await self.mongo.simple_pages.update_one(query, _page_update(fields, stamp))
         return result.matched_count == 1
+
+    async def swap_pages(self, writes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any]]],
+                         revisions: Sequence[dict[str, Any]]) -> list[bool]:
+        """Several `swap_page` writes (key, stored, fields; never a deletion) in one round trip: an unordered
+        bulk write of their inserts and updates, each stamping its revision. Per write, whether it is known
+        to have been written. A failed insert is known (its duplicate key error); a failed update is not
+        (only the number matched is), so when any update matched nothing, every update counts as failed
+        although some were written: the caller reads them again, as after any failed swap."""
+        if len(writes) == 1:
+            return [await self.swap_page(*writes[0], revisions[0])]
+        ops: list[InsertOne[Any] | UpdateOne] = [
+            InsertOne({"_id": key, **packed(fields), **stamp}) if stored is None
+            else UpdateOne({"_id": key, "rev": stored.get("rev")}, _page_update(fields, stamp))
+            for (key, stored, fields), stamp in zip(writes, revisions, strict=True)]
+        try:
+            result = await self.mongo.simple_pages.bulk_write(ops, ordered=False)
+            matched, refused = result.matched_count, set[int]()
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+            matched = error.details.get("nMatched", 0)
+            refused = {e["index"] for e in error.details["writeErrors"]}
+        updates_written = matched == sum(1 for _, stored, _ in writes if stored is not None)
+        return [at not in refused if stored is None else updates_written
+                for at, (_, stored, _) in enumerate(writes)]
 
 
 def _page_update(fields: dict[str, Any], stamp: dict[str, Any]) -> dict[str, Any]:
