@@ -22,14 +22,17 @@ without writing (nothing to swap), and an upload skips an index that already lis
 that already lists its entry: a redelivery; whoever listed it had seen the file installable). So the
 upload re-reads its own file after its writes (a deletion that began in between is finished by a full
 rebuild), and `rebuild_scopes` first writes every document, then repeats until a pass finds every
-document equal to what the files say.
+document equal to what the files say. An upload sends a pass's writes together
+(`PackageRepository.swap_pages`); when it cannot tell which of them were written, it counts none as
+written, and the next pass reads them all again, like after any failed swap (that pass reads the file
+too, after the writes, so it stands for the re-read even when it finds nothing left to write).
 
 A builder may remember the documents it wrote last (`remember_pages`, the metadata-worker's): the next
 file of that name then skips reading its pages, and the next new name skips reading the indexes. That
 changes nothing above: a remembered document is a read like any other, used only for a compare-and-swap,
 which fails if anyone wrote the document since (its `rev` changed), and a pass that would not write it
-reads it instead. A page is always written (the entry is added, or replaced on a redelivery), so it is
-always recalled; an index is recalled only when it does not list the name being indexed (it is then
+reads it instead. A page is recalled (a pass writes it, unless a redelivery finds its entry listed, and
+then it is read); an index is recalled only when it does not list the name being indexed (it is then
 written), never when it does: the upload would skip it, and a listing nobody checked (a deletion may have
 removed the name since) must not close the gap above. A name a remembered index does not list is new to
 that scope, so its page there is taken to be absent without reading it: the write is then an insert, a
