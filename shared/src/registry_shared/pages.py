@@ -249,8 +249,8 @@ class PageBuilder:
         raise PagesUnstable(f"simple documents of project {project_id} did not settle")
 
     def _recall(self, keys: Sequence[str], name: str) -> dict[str, dict[str, Any]]:
-        """The remembered documents among `keys` that a pass indexing `name` will write: every page (adding
-        an entry, or replacing it on a redelivery, which rewrites it too), and each index that does not list
+        """The remembered documents among `keys` that a pass indexing `name` will write: every page (unless
+        a redelivery finds its entry listed; the pass then reads it), and each index that does not list
         `name`. An index that lists it would not be written, so nothing would check it is still current."""
         return {key: doc for key in keys if (doc := self._pages.get(key)) is not None
                 and name not in doc.get("names", ())}
