@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from registry_shared.adapters.mongo import ID_BLOCKS, INDEXES, Mongo
 from tests.support.servers import BackingServices, unique_suffix
@@ -229,6 +229,36 @@ async def test_nested_documents_and_lists_round_trip(db) -> None:
     await db.simple_pages.update_one({"_id": page["_id"]}, {"$set": {k: v for k, v in page.items() if k != "_id"}},
                                      upsert=True)
     assert await db.simple_pages.find_one({"_id": page["_id"]}) == page
+
+
+async def test_set_and_unset_in_one_update_replace_a_list_by_a_binary_field(db) -> None:
+    """How a simple document's plain list, written before packing, gives way to its packed field on the
+    next compare-and-swap (`adapters.packages._page_update`); `$unset` of an absent field changes nothing."""
+    await db.simple_pages.insert_one({"_id": "p", "rev": "a", "files": [{"filename": "x.tar.gz"}], "names": ["x"]})
+    result = await db.simple_pages.update_one({"_id": "p", "rev": "a"},
+                                              {"$set": {"files_z": b"\x00packed", "rev": "b"},
+                                               "$unset": {"files": "", "absent": ""}})
+    assert result.matched_count == 1
+    assert await db.simple_pages.find_one({"_id": "p"}) == {"_id": "p", "rev": "b", "names": ["x"],
+                                                            "files_z": b"\x00packed"}
+
+
+async def test_unordered_bulk_write_reports_refused_inserts_by_index_and_counts_matched_updates(db) -> None:
+    """`PackageRepository.swap_pages`: compare-and-swaps of several simple documents in one round trip."""
+    await db.simple_pages.insert_many([{"_id": "a", "rev": "1"}, {"_id": "b", "rev": "1"}])
+    result = await db.simple_pages.bulk_write([UpdateOne({"_id": "a", "rev": "1"}, {"$set": {"rev": "2"}}),
+                                               UpdateOne({"_id": "b", "rev": "1"}, {"$set": {"rev": "2"}}),
+                                               InsertOne({"_id": "c", "rev": "1"})], ordered=False)
+    assert (result.matched_count, result.inserted_count) == (2, 1)
+    with pytest.raises(BulkWriteError) as refused:
+        await db.simple_pages.bulk_write([InsertOne({"_id": "a", "rev": "x"}),
+                                          UpdateOne({"_id": "b", "rev": "stale"}, {"$set": {"rev": "x"}}),
+                                          UpdateOne({"_id": "c", "rev": "1"}, {"$set": {"rev": "3"}}),
+                                          InsertOne({"_id": "d", "rev": "1"})], ordered=False)
+    details = refused.value.details
+    assert [(e["index"], e["code"]) for e in details["writeErrors"]] == [(0, 11000)]
+    assert (details["nMatched"], details["nInserted"]) == (1, 1)  # the others were still applied
+    assert [doc["rev"] async for doc in db.simple_pages.find({}).sort("_id", 1)] == ["2", "2", "3", "1"]
 
 
 # -- known gaps of nx-27017 0.8.1 (DESIGN.md) ----------------------------------------------------------

@@ -22,12 +22,21 @@ without writing (nothing to swap), and an upload skips an index that already lis
 that already lists its entry: a redelivery; whoever listed it had seen the file installable). So the
 upload re-reads its own file after its writes (a deletion that began in between is finished by a full
 rebuild), and `rebuild_scopes` first writes every document, then repeats until a pass finds every
-document equal to what the files say.
+document equal to what the files say. An upload sends a pass's writes together
+(`PackageRepository.swap_pages`); when it cannot tell which of them were written, it counts none as
+written, and the next pass reads them all again, like after any failed swap (that pass reads the file
+too, after the writes, so it stands for the re-read even when it finds nothing left to write).
 
-A builder may remember the package pages it wrote last (`remember_pages`, the metadata-worker's): the
-next file of that name then skips reading them. That changes nothing above: a remembered page is a read
-like any other, used only for a compare-and-swap, which fails if anyone wrote the page since (its `rev`
-changed), and a pass that would not write it reads it instead.
+A builder may remember the documents it wrote last (`remember_pages`, the metadata-worker's): the next
+file of that name then skips reading its pages, and the next new name skips reading the indexes. That
+changes nothing above: a remembered document is a read like any other, used only for a compare-and-swap,
+which fails if anyone wrote the document since (its `rev` changed), and a pass that would not write it
+reads it instead. A page is recalled (a pass writes it, unless a redelivery finds its entry listed, and
+then it is read); an index is recalled only when it does not list the name being indexed (it is then
+written), never when it does: the upload would skip it, and a listing nobody checked (a deletion may have
+removed the name since) must not close the gap above. A name a remembered index does not list is new to
+that scope, so its page there is taken to be absent without reading it: the write is then an insert, a
+compare-and-swap against absence that fails if the page exists after all.
 """
 from __future__ import annotations
 
@@ -130,9 +139,10 @@ class PageBuilder:
     def __init__(self, mongo: Mongo, packages: PackageRepository, remember_pages: int = 0) -> None:
         self.mongo = mongo
         self.packages = packages
-        # The package pages this builder wrote last, as written (with their `rev`): the next file of the same
-        # name needs no read of them. Only ever used through a compare-and-swap, which fails if another
-        # writer came since (then the page is read). 0: none (a process that rarely writes the same page).
+        # The simple documents this builder wrote last, as written (with their `rev`): the next file of the
+        # same name needs no read of its pages, nor a new name of the indexes. Only ever used through a
+        # compare-and-swap, which fails if another writer came since (then the document is read). 0: none (a
+        # process that rarely writes the same documents).
         self.remember_pages = remember_pages
         self._pages: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # A project's ancestors are set when it is created and never change (there is no project transfer):
@@ -178,10 +188,14 @@ class PageBuilder:
         scopes = scopes_of(project)
         keys = [page_key(scope.kind, scope.id, n) for scope in scopes for n in (name, None)]
         known = file if file is not None and file.state is FileState.INSTALLABLE else None
-        recall = True  # use the pages this builder wrote last (a pass after a conflict reads every one)
+        recall = True  # use the documents this builder wrote last (a pass after a conflict reads every one)
         for attempt in range(MAX_PASSES):
-            recalled = self._recall(keys[0::2]) if recall else {}  # the name's pages, never the indexes
-            reading = [key for key in keys if key not in recalled]
+            recalled = self._recall(keys, name) if recall else {}
+            # A remembered index without the name: the name is new to that scope, so its page is taken to be
+            # absent, unread; a guess the write checks (it inserts, which fails if the page exists).
+            guessed = {page_key(s.kind, s.id, name) for s in scopes if page_key(s.kind, s.id) in recalled}
+            trusted = recalled.keys() | guessed
+            reading = [key for key in keys if key not in trusted]
             doc: StoredFile | None
             if known is not None:
                 fresh, doc = await self.packages.get_pages(reading), known
@@ -207,21 +221,21 @@ class PageBuilder:
                 if index is None or name not in index.get("names", []):
                     names = sorted({*(index or {}).get("names", []), name})
                     writes.append((page_key(scope.kind, scope.id), index, _index_fields(scope, names)))
-            if recalled.keys() - {key for key, _, _ in writes}:
-                # A remembered page is trusted only through the compare-and-swap of a write: read it instead.
+            if trusted - {key for key, _, _ in writes}:
+                # A remembered or guessed document is trusted only through the compare-and-swap of a write:
+                # read it instead.
                 recall = False
                 continue
             if not writes:
                 return scopes, False
             stamps = [new_revision() for _ in writes]
-            done = await asyncio.gather(*(self.packages.swap_page(*write, stamp)
-                                          for write, stamp in zip(writes, stamps, strict=True)))
+            done = await self.packages.swap_pages(writes, stamps)  # one round trip
             for (key, _, fields), stamp, ok in zip(writes, stamps, done, strict=True):
                 self._remember(key, {"_id": key, **fields, **stamp} if ok else None)
             if not all(done):
                 recall = False
-                if not any(key in recalled for (key, _, _), ok in zip(writes, done, strict=True) if not ok):
-                    await _back_off(attempt)  # another writer, not a page remembered from before it
+                if not any(key in trusted for (key, _, _), ok in zip(writes, done, strict=True) if not ok):
+                    await _back_off(attempt)  # another writer, not a document remembered from before it
                 continue
             # A deletion that marked the file after our read may have found nothing to change yet: read the
             # file again (while the change is announced, if we announce it), and if so, rebuild.
@@ -234,13 +248,17 @@ class PageBuilder:
             return scopes, announce is not None
         raise PagesUnstable(f"simple documents of project {project_id} did not settle")
 
-    def _recall(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {key: self._pages[key] for key in keys if key in self._pages}
+    def _recall(self, keys: Sequence[str], name: str) -> dict[str, dict[str, Any]]:
+        """The remembered documents among `keys` that a pass indexing `name` will write: every page (unless
+        a redelivery finds its entry listed; the pass then reads it), and each index that does not list
+        `name`. An index that lists it would not be written, so nothing would check it is still current."""
+        return {key: doc for key in keys if (doc := self._pages.get(key)) is not None
+                and name not in doc.get("names", ())}
 
     def _remember(self, key: str, doc: dict[str, Any] | None) -> None:
-        """Keep the page this builder just wrote (None: forget it), the most recent `remember_pages`."""
+        """Keep the document this builder just wrote (None: forget it), the most recent `remember_pages`."""
         self._pages.pop(key, None)
-        if doc is None or self.remember_pages <= 0 or "files" not in doc:
+        if doc is None or self.remember_pages <= 0:
             return
         self._pages[key] = doc
         while len(self._pages) > self.remember_pages:
@@ -282,6 +300,7 @@ class PageBuilder:
                 wanted = _index_fields(scope, names_now)
                 if first or not _same(index, wanted):
                     changed = True
+                    self._remember(page_key(scope.kind, scope.id), None)
                     conflict |= not await self.packages.swap_page(page_key(scope.kind, scope.id), index, wanted)
             if not changed:
                 return scopes

@@ -4,12 +4,14 @@ rebuild from the files."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from registry_shared.adapters.packages import INSTALLABLE, PackageRepository, page_key
 from registry_shared.pages import PageBuilder, build_page, scopes_of
 from registry_shared.records.files import StoredFile
 from tests.integration.index_api.index_support import Seeder
+from tests.support.pages import simple_documents
 
 
 async def expected_documents(seed: Seeder, projects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -31,8 +33,8 @@ async def expected_documents(seed: Seeder, projects: list[dict[str, Any]]) -> di
 
 
 async def stored_documents(seed: Seeder) -> dict[str, Any]:
-    return {doc["_id"]: doc["names"] if "names" in doc else (doc["files"], doc["versions"])
-            async for doc in seed.mongo.simple_pages.find({})}
+    return {key: doc["names"] if "names" in doc else (doc["files"], doc["versions"])
+            for key, doc in (await simple_documents(seed.mongo)).items()}
 
 
 async def test_concurrent_uploads_and_a_deletion_leave_the_documents_equal_to_the_files(seed: Seeder) -> None:
@@ -89,4 +91,82 @@ async def test_builders_remembering_their_pages_never_overwrite_what_another_wro
 
     # Racing, both remembering, then checked against the files.
     await asyncio.gather(*(upload(builder, n) for n, builder in zip(range(10, 20), [first, second] * 5, strict=True)))
+    assert await stored_documents(seed) == await expected_documents(seed, [project])
+
+
+class ReadingRepository(PackageRepository):
+    """The real repository, recording the keys each read of simple documents asked for."""
+
+    def __init__(self, mongo: Any) -> None:
+        super().__init__(mongo)
+        self.reads: list[list[str]] = []
+
+    async def get_pages(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self.reads.append(list(keys))
+        return await super().get_pages(keys)
+
+
+async def upload(seed: Seeder, builder: PageBuilder, project: dict[str, Any], name: str, version: str) -> None:
+    """A file made installable and indexed by `builder`, as the metadata-worker does."""
+    await seed.add_file(project, f"{name}-{version}.tar.gz", f"{name}{version}".encode(), name=name, version=version)
+    doc = await seed.packages.find_file(project["_id"], f"{name}-{version}.tar.gz")
+    assert doc is not None
+    await builder.index_file(project["_id"], doc.id, name, doc)
+
+
+async def test_a_new_name_uses_the_remembered_indexes_without_reading_them(seed: Seeder) -> None:
+    repository = ReadingRepository(seed.mongo)
+    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    await seed.group("fresh", "public")
+    project = await seed.project("fresh/app", "public")
+    await upload(seed, builder, project, "first", "1.0")
+    repository.reads.clear()
+
+    await upload(seed, builder, project, "second", "1.0")
+
+    # Neither the indexes (remembered without "second") nor the new name's pages (absent from them) are read.
+    assert [key for keys in repository.reads for key in keys] == []
+    assert await stored_documents(seed) == await expected_documents(seed, [project])
+
+
+async def test_a_remembered_index_another_writer_changed_fails_its_swap_and_is_read(seed: Seeder) -> None:
+    repository = ReadingRepository(seed.mongo)
+    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    other = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+    await seed.group("busy", "public")
+    project = await seed.project("busy/app", "public")
+    await upload(seed, builder, project, "mine", "1.0")
+    await upload(seed, other, project, "theirs", "1.0")  # rewrites both indexes behind the builder's back
+    repository.reads.clear()
+
+    await upload(seed, builder, project, "later", "1.0")
+
+    # The first pass trusted the stale indexes and its swaps failed; the next pass read them.
+    indexes = {page_key(s.kind, s.id) for s in scopes_of(project)}
+    first, second, *_ = repository.reads
+    assert not indexes & set(first) and indexes <= set(second)
+    assert (await stored_documents(seed))[page_key("project", project["_id"])] == ["later", "mine", "theirs"]
+    assert await stored_documents(seed) == await expected_documents(seed, [project])
+
+
+async def test_a_remembered_index_listing_the_name_is_read_again(seed: Seeder) -> None:
+    """An index listing the name is not written, so nothing would check a remembered one: a deletion that
+    removed the name meanwhile must be seen, and the name listed again."""
+    repository = ReadingRepository(seed.mongo)
+    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
+    await seed.group("again", "public")
+    project = await seed.project("again/app", "public")
+    await upload(seed, builder, project, "back", "1.0")
+    gone = await seed.packages.find_file(project["_id"], "back-1.0.tar.gz")
+    assert gone is not None
+    await seed.mongo.distributions.update_one({"_id": gone.id}, {"$set": {"state": "deleting"}})
+    await deleter.rebuild_scopes(project, ["back"])
+    assert (await stored_documents(seed))[page_key("project", project["_id"])] == []
+    repository.reads.clear()
+
+    await upload(seed, builder, project, "back", "2.0")
+
+    indexes = {page_key(s.kind, s.id) for s in scopes_of(project)}
+    assert indexes <= set(repository.reads[0])  # read on the first pass, though remembered
     assert await stored_documents(seed) == await expected_documents(seed, [project])

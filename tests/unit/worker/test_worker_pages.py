@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from registry_shared.events import Scope
 from registry_shared.pages import add_entry, build_page, file_entry, scopes_of, upload_time
 from registry_shared.records.files import StoredFile
+from registry_shared.records.pages import PackagePageDoc, ScopeIndexDoc, packed, unpacked
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -108,3 +109,20 @@ def test_another_spelling_of_a_listed_release_needs_a_full_rebuild() -> None:
     page = {"files": files, "versions": versions}
     assert add_entry(page, file_entry(doc(2, "demo-1.0.0-py3-none-any.whl", "1.0.0", "1"))) is None
     assert add_entry(page, file_entry(doc(3, "demo-1.0-py3-none-any.whl", "1.0", "1"))) is not None
+
+
+def test_stored_lists_are_packed_and_unpacked_to_what_was_written() -> None:
+    files, versions = add_entry(None, file_entry(doc(1, "demo-1.0.tar.gz", "1.0", "1", yanked="bad build")))
+    page = {"_id": "project:7:demo", "name": "demo", "versions": versions, "files": files, "rev": "r"}
+    stored = {"_id": page["_id"], **packed({k: v for k, v in page.items() if k != "_id"})}
+    assert set(stored) == {"_id", "name", "versions", "files_z", "rev"} and isinstance(stored["files_z"], bytes)
+    assert unpacked(stored) == page
+    assert PackagePageDoc.from_doc(stored) == PackagePageDoc.from_doc(page)
+    index = {"_id": "group:3", "names": ["demo", "ünïcode"]}
+    assert unpacked({"_id": "group:3", **packed({"names": index["names"]})}) == index
+    assert ScopeIndexDoc.from_doc({"_id": "group:3", **packed({"names": index["names"]})}).names == ("demo", "ünïcode")
+
+
+def test_a_document_written_before_packing_is_read_as_it_is() -> None:
+    legacy = {"_id": "project:7:demo", "versions": ["1.0"], "files": [{"filename": "demo-1.0.tar.gz"}]}
+    assert unpacked(legacy) == legacy

@@ -39,8 +39,8 @@ from .settings import WorkerSettings
 
 __all__ = ["BROKER", "CONSUMER", "GOVERNANCE_CONSUMERS", "MONGO", "STORE", "create_app", "retry_policy"]
 CONSUMER = web.AppKey("consumer", Consumer)
-# Package pages the page builder keeps as it wrote them (the next file of a name then reads none of them):
-# a 300-version page is ~110 KB, so at most a few MB.
+# Simple documents the page builder keeps as it wrote them (the next file of a name then reads none of its
+# pages, the next new name none of the indexes): a 300-version page is ~110 KB, so at most a few MB.
 REMEMBERED_PAGES = 32
 # The audit, webhook and download consumers, by queue role ("audit", "webhooks", "downloads").
 GOVERNANCE_CONSUMERS = web.AppKey("governance_consumers", dict)

@@ -15,17 +15,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..domain.simple import FileEntry
 from ..records.files import FileState, IndexedFields, StoredFile
 from ..records.packages import PackageRecord
-from ..records.pages import PackagePageDoc, ScopeIndexDoc, page_key
+from ..records.pages import PACKED_FIELDS, PackagePageDoc, ScopeIndexDoc, packed, page_key, unpacked
 from .mongo import Mongo
 
 # The states as stored strings, for queries.
 UPLOADING, PROCESSING, INSTALLABLE = FileState.UPLOADING.value, FileState.PROCESSING.value, FileState.INSTALLABLE.value
+
+DUPLICATE_KEY = 11000  # MongoDB's error code, also nx-27017's
 
 __all__ = ["INSTALLABLE", "PROCESSING", "UPLOADING", "PackageRepository", "page_key"]
 
@@ -144,19 +146,14 @@ class PackageRepository:
         if not entries:
             await self.mongo.simple_pages.delete_one({"_id": key})
             return
-        await self.mongo.simple_pages.update_one(
-            {"_id": key},
-            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "name": name, "versions": versions,
-                      "files": [e.to_doc() for e in entries], **new_revision()}},
-            upsert=True,
-        )
+        fields = {"scope_kind": scope_kind, "scope_id": scope_id, "name": name, "versions": versions,
+                  "files": [e.to_doc() for e in entries]}
+        await self.mongo.simple_pages.update_one({"_id": key}, _page_update(fields, new_revision()), upsert=True)
 
     async def put_index(self, scope_kind: str, scope_id: int, names: list[str]) -> None:
-        await self.mongo.simple_pages.update_one(
-            {"_id": page_key(scope_kind, scope_id)},
-            {"$set": {"scope_kind": scope_kind, "scope_id": scope_id, "names": names, **new_revision()}},
-            upsert=True,
-        )
+        fields = {"scope_kind": scope_kind, "scope_id": scope_id, "names": names}
+        await self.mongo.simple_pages.update_one({"_id": page_key(scope_kind, scope_id)},
+                                                 _page_update(fields, new_revision()), upsert=True)
 
     async def get_index(self, scope_kind: str, scope_id: int) -> ScopeIndexDoc | None:
         doc = await self.mongo.simple_pages.find_one({"_id": page_key(scope_kind, scope_id)})
@@ -173,21 +170,25 @@ class PackageRepository:
         return PackagePageDoc.from_doc(doc) if doc is not None else None
 
     async def get_pages(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Several simple documents in one round trip, by `_id` (absent ones are left out)."""
-        return {doc["_id"]: doc async for doc in self.mongo.simple_pages.find({"_id": {"$in": list(keys)}})}
+        """Several simple documents in one round trip, by `_id` (absent ones are left out), their lists
+        unpacked (`records.pages.unpacked`)."""
+        if not keys:
+            return {}
+        return {doc["_id"]: unpacked(doc)
+                async for doc in self.mongo.simple_pages.find({"_id": {"$in": list(keys)}})}
 
     async def swap_page(self, key: str, stored: dict[str, Any] | None, fields: dict[str, Any] | None,
                         revision: dict[str, Any] | None = None) -> bool:
         """Compare-and-swap one simple document: write `fields` (None: delete it) only if the stored document
         is still `stored` (None: absent). Every write stamps a fresh random `rev` (`revision`, else a new
         one), so a document deleted and created again never matches an older read. False when another writer
-        came first."""
+        came first. `stored` and `fields` hold plain lists; they are stored packed (`records.pages.packed`)."""
         stamp = revision or new_revision()
         if stored is None:
             if fields is None:
                 return True
             try:
-                await self.mongo.simple_pages.insert_one({"_id": key, **fields, **stamp})
+                await self.mongo.simple_pages.insert_one({"_id": key, **packed(fields), **stamp})
                 return True
             except DuplicateKeyError:
                 return False
@@ -195,8 +196,42 @@ class PackageRepository:
         query = {"_id": key, "rev": stored.get("rev")}
         if fields is None:
             return (await self.mongo.simple_pages.delete_one(query)).deleted_count == 1
-        result = await self.mongo.simple_pages.update_one(query, {"$set": {**fields, **stamp}})
+        result = await self.mongo.simple_pages.update_one(query, _page_update(fields, stamp))
         return result.matched_count == 1
+
+    async def swap_pages(self, writes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any]]],
+                         revisions: Sequence[dict[str, Any]]) -> list[bool]:
+        """Several `swap_page` writes (key, stored, fields; never a deletion) in one round trip: an unordered
+        bulk write of their inserts and updates, each stamping its revision. Per write, whether it is known
+        to have been written. A failed insert is known (its duplicate key error); a failed update is not
+        (only the number matched is), so when any update matched nothing, every update counts as failed
+        although some were written: the caller reads them again, as after any failed swap."""
+        if len(writes) == 1:
+            return [await self.swap_page(*writes[0], revisions[0])]
+        ops: list[InsertOne[Any] | UpdateOne] = [
+            InsertOne({"_id": key, **packed(fields), **stamp}) if stored is None
+            else UpdateOne({"_id": key, "rev": stored.get("rev")}, _page_update(fields, stamp))
+            for (key, stored, fields), stamp in zip(writes, revisions, strict=True)]
+        try:
+            result = await self.mongo.simple_pages.bulk_write(ops, ordered=False)
+            matched, refused = result.matched_count, set[int]()
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+            matched = error.details.get("nMatched", 0)
+            refused = {e["index"] for e in error.details["writeErrors"]}
+        updates_written = matched == sum(1 for _, stored, _ in writes if stored is not None)
+        return [at not in refused if stored is None else updates_written
+                for at, (_, stored, _) in enumerate(writes)]
+
+
+def _page_update(fields: dict[str, Any], stamp: dict[str, Any]) -> dict[str, Any]:
+    """The update that stores `fields` packed, removing the plain list a document written before packing
+    holds (`$unset` of an absent field changes nothing, and costs nx-27017 next to nothing)."""
+    update: dict[str, Any] = {"$set": {**packed(fields), **stamp}}
+    if unset := {plain: "" for plain in PACKED_FIELDS if plain in fields}:
+        update["$unset"] = unset
+    return update
 
 
 def new_revision() -> dict[str, Any]:

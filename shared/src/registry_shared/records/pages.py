@@ -2,9 +2,17 @@
 
 The metadata-worker and index-api's deletions write them (`registry_shared.pages`); index-api renders them
 once per change and caches the result. Every write stamps a fresh random `rev` (compare-and-swap).
+
+The lists of a document (a page's `files`, an index's `names`) are stored packed, each as one field of
+zlib-compressed compact JSON (`files_z`, `names_z`): nx-27017's cost of reading and writing a document grows
+with its nested elements, not its bytes (a page of 300 files: 8 ms to read and write as a list, under 2 ms
+packed). `packed` and `unpacked` convert at the storage boundary, so everything above works on plain lists;
+a document written before packing (a plain list) is read as it is and packed by its next write.
 """
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +24,32 @@ from .times import stored_time
 def page_key(scope_kind: str, scope_id: int, name: str | None = None) -> str:
     """The `_id` of a precomputed simple document: a scope's index, or one name's page."""
     return f"{scope_kind}:{scope_id}" if name is None else f"{scope_kind}:{scope_id}:{name}"
+
+
+# The packed lists: the plain field and the field that stores it packed.
+PACKED_FIELDS = {"files": "files_z", "names": "names_z"}
+_ZLIB_LEVEL = 1  # of 300 entries (110 KB of JSON), level 1 keeps 6 KB in a millisecond
+
+
+def packed(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` as stored: each list of PACKED_FIELDS as its packed field."""
+    stored = {k: v for k, v in fields.items() if k not in PACKED_FIELDS}
+    for plain, packed_field in PACKED_FIELDS.items():
+        if plain in fields:
+            text = json.dumps(fields[plain], separators=(",", ":"), ensure_ascii=False)
+            stored[packed_field] = zlib.compress(text.encode(), _ZLIB_LEVEL)
+    return stored
+
+
+def unpacked(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document with its packed fields as plain lists (a plain list, written before packing, as is)."""
+    if not any(packed_field in doc for packed_field in PACKED_FIELDS.values()):
+        return doc
+    plain = {k: v for k, v in doc.items() if k not in PACKED_FIELDS.values()}
+    for field, packed_field in PACKED_FIELDS.items():
+        if packed_field in doc:
+            plain[field] = json.loads(zlib.decompress(doc[packed_field]))
+    return plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +68,7 @@ class ScopeIndexDoc:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ScopeIndexDoc:
+        doc = unpacked(doc)
         kind, _, scope_id = str(doc["_id"]).partition(":")
         return cls(scope_kind=doc.get("scope_kind") or kind, scope_id=int(doc.get("scope_id") or scope_id),
                    names=tuple(doc.get("names") or ()), rev=doc.get("rev"),
@@ -60,6 +95,7 @@ class PackagePageDoc:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> PackagePageDoc:
+        doc = unpacked(doc)
         kind, _, rest = str(doc["_id"]).partition(":")
         scope_id, _, name = rest.partition(":")
         return cls(scope_kind=doc.get("scope_kind") or kind, scope_id=int(doc.get("scope_id") or scope_id),
