@@ -68,3 +68,24 @@ async def test_swaps_in_one_round_trip_say_which_were_written_or_that_an_update_
     after = await simple_documents(seed.mongo)
     assert after["project:1"]["names"] == ["a", "b"] and after["project:1:a"]["versions"] == ["2.0"]
     assert after["project:1:b"]["name"] == "b"
+
+
+async def test_a_plain_list_written_after_the_packed_one_wins(seed: Seeder) -> None:
+    """During a rolling upgrade a replica of the earlier version may `$set` a plain list on a document this
+    version packed (it knows nothing of `files_z`): the plain list is the newer one, and is what is read."""
+    await seed.group("rolling", "public")
+    project = await seed.project("rolling/app", "public")
+    for filename, version in (("demo-1.0.tar.gz", "1.0"), ("demo-2.0.tar.gz", "2.0")):
+        await seed.add_file(project, filename, filename.encode(), name="demo", version=version)
+    files = sorted([StoredFile.from_doc(d) async for d in seed.mongo.distributions.find({})], key=lambda f: f.version)
+    first, _ = build_page(files[:1])
+    both, versions = build_page(files)
+    page = page_key("project", project["_id"], "demo")
+    fields = {"scope_kind": "project", "scope_id": project["_id"], "name": "demo"}
+    assert await seed.packages.swap_page(page, None, {**fields, "versions": ["1.0"], "files": [e.to_doc() for e in first]})
+    # What an earlier version's writer does: $set the plain list, leaving the packed field behind.
+    await seed.mongo.simple_pages.update_one({"_id": page}, {"$set": {"versions": versions,
+                                                                      "files": [e.to_doc() for e in both]}})
+    assert (await seed.packages.get_package_page("project", project["_id"], "demo")).files == tuple(both)
+    assert [f["filename"] for f in (await seed.packages.get_pages([page]))[page]["files"]] == [
+        "demo-1.0.tar.gz", "demo-2.0.tar.gz"]

@@ -42,12 +42,15 @@ def packed(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def unpacked(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored document with its packed fields as plain lists (a plain list, written before packing, as is)."""
+    """A stored document with its packed fields as plain lists.
+
+    A plain list wins over its packed field: every write of this version removes the plain list, so one
+    that is there was written later, by a replica of an earlier version (during a rolling upgrade)."""
     if not any(packed_field in doc for packed_field in PACKED_FIELDS.values()):
         return doc
     plain = {k: v for k, v in doc.items() if k not in PACKED_FIELDS.values()}
     for field, packed_field in PACKED_FIELDS.items():
-        if packed_field in doc:
+        if packed_field in doc and field not in doc:
             plain[field] = json.loads(zlib.decompress(doc[packed_field]))
     return plain
 
