@@ -82,7 +82,8 @@ async def test_a_plain_list_written_after_the_packed_one_wins(seed: Seeder) -> N
     both, versions = build_page(files)
     page = page_key("project", project["_id"], "demo")
     fields = {"scope_kind": "project", "scope_id": project["_id"], "name": "demo"}
-    assert await seed.packages.swap_page(page, None, {**fields, "versions": ["1.0"], "files": [e.to_doc() for e in first]})
+    packed_first = {**fields, "versions": ["1.0"], "files": [e.to_doc() for e in first]}
+    assert await seed.packages.swap_page(page, None, packed_first)
     # What an earlier version's writer does: $set the plain list, leaving the packed field behind.
     await seed.mongo.simple_pages.update_one({"_id": page}, {"$set": {"versions": versions,
                                                                       "files": [e.to_doc() for e in both]}})
