@@ -1,4 +1,4 @@
-"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve, stream, publish, await verdict.
+"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve while streaming, publish, await verdict.
 
 Free of HTTP: the edge (views.py) hands it an `UploadRequest` whose file part is a `Content` (ports.py),
 and maps its `UploadResult`, or the DomainError it raises, to GitLab's responses.
