@@ -303,7 +303,7 @@ async def test_the_worker_s_rejection_reaches_the_uploader(world: World) -> None
     assert info.value.reason == "Invalid distribution file: missing PKG-INFO"
 
 
-async def test_an_identical_reupload_is_created_without_storing_again(world: World) -> None:
+async def test_an_identical_reupload_is_created_and_only_the_first_copy_stays(world: World) -> None:
     assert await world.upload() is UploadResult.CREATED
     objects = dict(world.blobs.objects)
     assert await world.upload() is UploadResult.CREATED
