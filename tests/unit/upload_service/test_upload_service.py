@@ -158,9 +158,6 @@ class FakeBlobs:
         self.stored.set()
         return _blob(data, metadata if inspector is not None else None)
 
-    async def digest(self, content: Any, limit: int) -> StoredBlob:
-        return _blob(await self._read_all(content))
-
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
