@@ -308,3 +308,14 @@ async def test_multipart_uploads_are_whole_or_leave_nothing(service_env: dict[st
         stored = await registry.store.get_range(doc["object_key"], 0, len(data) + 1)
         assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
         assert await registry.unfinished_uploads() == []
+
+        # The name taken: other bytes are refused once the reservation is known (the stream waits for it
+        # after 1 MiB), identical ones are a 201; neither leaves a copy or a begun multipart upload.
+        other = wheel(extra=[("demo_pkg/blob.bin", os.urandom(11 * 1024 * 1024))])
+        assert await registry.upload(other, sha256_digest=hashlib.sha256(other).hexdigest()) == (
+            400, bad("Validation failed: File name has already been taken"))
+        assert await registry.upload(data, sha256_digest=hashlib.sha256(data).hexdigest()) == (
+            201, {"message": "201 Created"})
+        [kept] = await registry.objects()
+        assert kept.endswith(doc["object_key"]) and await registry.unfinished_uploads() == []
+        assert await registry.mongo.distributions.count_documents({}) == 1

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from registry_shared.domain.access import AccessFacts, Principal, PrincipalKind, Role, Visibility
 from registry_shared.errors import (
@@ -34,12 +35,20 @@ PROJECT = {"_id": 3, "path": "team/app", "visibility": "private"}
 
 
 class FakeContent:
-    def __init__(self, data: bytes = DATA, filename: str = FILENAME, end_error: DomainError | None = None) -> None:
+    def __init__(self, data: bytes = DATA, filename: str = FILENAME, end_error: DomainError | None = None,
+                 stall_after: int | None = None) -> None:
         self._data, self.filename, self.end_error = data, filename, end_error
         self.finished = False
+        self.read_bytes = 0  # through read(), as the store reads; drain() is not counted
+        self.stall_after = stall_after  # reads then wait forever, as a client that stopped sending
+        self.stalled = asyncio.Event()
 
     async def read(self, size: int) -> bytes:
+        if self.stall_after is not None and self.read_bytes >= self.stall_after:
+            self.stalled.set()
+            await asyncio.Event().wait()
         chunk, self._data = self._data[:size], self._data[size:]
+        self.read_bytes += len(chunk)
         return chunk
 
     async def drain(self, limit: int | None = None) -> bool:
@@ -78,8 +87,16 @@ class FakeReservations:
         self.docs: dict[int, dict[str, Any]] = {}
         self.next_id = 100
         self.fail_mark_stored: Exception | None = None
+        self.fail_reserve: Exception | None = None
+        self.hold: asyncio.Event | None = None  # when set, reserve() waits for it: a slow database
+        self.reserving = asyncio.Event()  # set when reserve() is entered
 
     async def reserve(self, file: StoredFile, lease: float) -> tuple[bool, StoredFile]:
+        self.reserving.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail_reserve is not None:
+            raise self.fail_reserve
         for existing in self.docs.values():
             if (existing["project_id"], existing["filename"]) == (file.project_id, file.filename):
                 return False, StoredFile.from_doc(existing)
@@ -121,6 +138,8 @@ class FakeReservations:
 class FakeBlobs:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.fail: Exception | None = None
+        self.stored = asyncio.Event()  # set once an object is stored
 
     async def _read_all(self, content: Any) -> bytes:
         data = b""
@@ -133,11 +152,11 @@ class FakeBlobs:
         if inspector is not None:
             inspector.feed(data)
             metadata = inspector.finish()
+        if self.fail is not None:
+            raise self.fail
         self.objects[key] = data
+        self.stored.set()
         return _blob(data, metadata if inspector is not None else None)
-
-    async def digest(self, content: Any, limit: int) -> StoredBlob:
-        return _blob(await self._read_all(content))
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
@@ -207,8 +226,9 @@ class World:
 def world() -> World:
     access, reservations, blobs, verdicts = FakeAccess(), FakeReservations(), FakeBlobs(), FakeVerdicts()
     worker = FakeWorker(verdicts, reservations)
+    # The store reads 4 bytes at a time (FakeBlobs): past 64 it waits for the reservation.
     service = UploadService(access, reservations, blobs, worker, verdicts, max_size=1000, verdict_timeout=0.2,
-                            lease=30)
+                            lease=30, reserve_ahead=64)
     return World(access, reservations, blobs, worker, service)
 
 
@@ -281,7 +301,7 @@ async def test_the_worker_s_rejection_reaches_the_uploader(world: World) -> None
     assert info.value.reason == "Invalid distribution file: missing PKG-INFO"
 
 
-async def test_an_identical_reupload_is_created_without_storing_again(world: World) -> None:
+async def test_an_identical_reupload_is_created_and_only_the_first_copy_stays(world: World) -> None:
     assert await world.upload() is UploadResult.CREATED
     objects = dict(world.blobs.objects)
     assert await world.upload() is UploadResult.CREATED
@@ -337,3 +357,125 @@ async def test_inspected_metadata_travels_in_the_event(world: World) -> None:
     assert isinstance(event, DistributionStored)
     assert event.inspected and event.core_metadata == b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
 
+
+
+# The reservation runs alongside the store (DESIGN.md "Upload"): the interleavings.
+
+LARGE = bytes(range(256)) * 2  # 512 bytes: past reserve_ahead, so the store waits for the reservation
+
+
+def _installable(world: World, data: bytes) -> None:
+    """`FILENAME` already installable with `data`'s digest, uploaded by someone else."""
+    world.reservations.docs[1] = {"_id": 1, "project_id": 3, "filename": FILENAME, "upload_id": "first",
+                                  "object_key": "files/3/first/x", "state": "installable",
+                                  "sha256": hashlib.sha256(data).hexdigest()}
+    world.blobs.objects["files/3/first/x"] = data
+
+
+async def test_a_reservation_slower_than_the_store_still_publishes(world: World) -> None:
+    world.reservations.hold = asyncio.Event()
+    with capture_logs() as logs:
+        upload = asyncio.create_task(world.upload())
+        await world.blobs.stored.wait()
+        # The bytes are in S3 while the insert is still on its way; nothing is published before it lands.
+        assert list(world.blobs.objects.values()) == [DATA] and world.reservations.docs == {}
+        assert world.worker.events == []
+        world.reservations.hold.set()
+        assert await upload is UploadResult.CREATED
+    [doc] = world.reservations.docs.values()
+    assert doc["state"] == "installable" and world.blobs.objects == {doc["object_key"]: DATA}
+    [stored] = [line for line in logs if line["event"] == "distribution_stored"]
+    assert {"auth", "store", "reserve", "reserve_wait", "mark_stored", "publish"} <= set(stored["ms"])
+
+
+async def test_a_reservation_failing_after_the_store_finished_keeps_nothing(world: World) -> None:
+    world.reservations.hold = asyncio.Event()
+    world.reservations.fail_reserve = ConnectionError("database down")
+    upload = asyncio.create_task(world.upload())
+    await world.blobs.stored.wait()
+    world.reservations.hold.set()
+    # The dependency's own error stands: the edge answers 503 with Retry-After, as before.
+    with pytest.raises(ConnectionError):
+        await upload
+    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+
+
+async def test_a_large_body_waits_for_a_failing_reservation_and_stops(world: World) -> None:
+    world.reservations.fail_reserve = ConnectionError("database down")
+    content = FakeContent(LARGE)
+    with pytest.raises(ConnectionError):
+        await world.upload(content)
+    assert content.read_bytes <= 64 + 4  # not the whole body
+    assert world.blobs.objects == {} and world.reservations.docs == {}
+
+
+async def test_a_name_taken_by_other_bytes_stops_a_large_body_early(world: World) -> None:
+    _installable(world, b"the first upload")
+    content = FakeContent(LARGE)
+    with pytest.raises(ValidationFailed) as info:
+        await world.upload(content, sha256_digest=hashlib.sha256(LARGE).hexdigest())
+    assert info.value.reason == "Validation failed: File name has already been taken"
+    assert content.read_bytes <= 64 + 4 and await content.read(1) == b""  # stopped, then drained
+    assert world.blobs.objects == {"files/3/first/x": b"the first upload"} and list(world.reservations.docs) == [1]
+
+
+async def test_a_name_taken_by_other_bytes_without_a_declared_digest_is_refused(world: World) -> None:
+    _installable(world, b"the first upload")
+    with pytest.raises(ValidationFailed) as info:
+        await world.upload(FakeContent(LARGE))
+    assert info.value.reason == "Validation failed: File name has already been taken"
+    assert world.blobs.objects == {"files/3/first/x": b"the first upload"} and list(world.reservations.docs) == [1]
+
+
+async def test_an_identical_large_reupload_is_created_and_its_copy_removed(world: World) -> None:
+    _installable(world, LARGE)
+    content = FakeContent(LARGE)
+    assert await world.upload(content, sha256_digest=hashlib.sha256(LARGE).hexdigest()) is UploadResult.CREATED
+    assert content.finished and world.worker.events == []
+    assert world.blobs.objects == {"files/3/first/x": LARGE} and list(world.reservations.docs) == [1]
+
+
+async def test_an_invalid_file_under_an_installable_name_is_name_taken(world: World) -> None:
+    # An installable file passed inspection, so bytes the inspector refuses are other bytes.
+    _installable(world, DATA)
+    world.service.inspector = lambda *_args: RefusingInspector()
+    with pytest.raises(ValidationFailed) as info:
+        await world.upload()
+    assert info.value.reason == "Validation failed: File name has already been taken"
+    assert world.blobs.objects == {"files/3/first/x": DATA} and world.worker.events == []
+
+
+async def test_a_holder_still_uploading_keeps_our_copy_until_its_outcome_then_removes_it(world: World) -> None:
+    future = datetime.now(UTC) + timedelta(seconds=30)
+    world.reservations.docs[1] = {"_id": 1, "project_id": 3, "filename": FILENAME, "upload_id": "first",
+                                  "object_key": "files/3/first/x", "state": "processing", "lease_until": future,
+                                  "sha256": hashlib.sha256(DATA).hexdigest()}
+    # Same bytes, the holder's verdict not in within verdict_timeout: 202, and only the holder's object stays.
+    assert await world.upload() is UploadResult.ACCEPTED
+    assert world.blobs.objects == {} and list(world.reservations.docs) == [1] and world.worker.events == []
+
+
+async def test_the_store_failing_releases_our_reservation(world: World) -> None:
+    world.blobs.fail = OSError("S3 down")
+    with pytest.raises(ServiceUnavailable) as info:
+        await world.upload()
+    assert info.value.body() == {"message": "503 Service Unavailable - object storage failed; retry"}
+    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+
+
+@pytest.mark.parametrize("reservation_pending", [False, True])
+async def test_a_cancelled_upload_leaves_neither_object_nor_reservation(world: World,
+                                                                        reservation_pending: bool) -> None:
+    if reservation_pending:
+        world.reservations.hold = asyncio.Event()
+    content = FakeContent(LARGE, stall_after=32)
+    upload = asyncio.create_task(world.upload(content))
+    await content.stalled.wait()
+    await world.reservations.reserving.wait()
+    upload.cancel()
+    if world.reservations.hold is not None:
+        # The insert lands after the cancellation: it is awaited, then released, not orphaned.
+        world.reservations.hold.set()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []

@@ -101,9 +101,6 @@ class Blobs(Protocol):
     async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
         """Stream `content` to `key`, hashing (and inspecting) it on the way; on any error nothing is left."""
 
-    async def digest(self, content: Content, limit: int) -> StoredBlob:
-        """Consume `content` computing its digests, storing nothing."""
-
     async def delete(self, key: str) -> None: ...
 
 

@@ -1,4 +1,4 @@
-"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve, stream, publish, await verdict.
+"""The upload use case (DESIGN.md "Upload"): authorize, validate, reserve while streaming, publish, await verdict.
 
 Free of HTTP: the edge (views.py) hands it an `UploadRequest` whose file part is a `Content` (ports.py),
 and maps its `UploadResult`, or the DomainError it raises, to GitLab's responses.
@@ -6,10 +6,9 @@ and maps its `UploadResult`, or the DomainError it raises, to GitLab's responses
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -50,6 +49,13 @@ POLL_INTERVAL = 0.05
 MAX_EVENT_METADATA = 256 * 1024
 
 Owned = tuple[StoredFile, StoredBlob]
+# The reservation task: (True, ours) or (False, the document holding the name).
+Reservation = asyncio.Task[tuple[bool, StoredFile]]
+# What streaming the file part gave: the stored blob, or why it failed (judged once the reservation is known).
+Streamed = StoredBlob | Exception
+# Bytes of the file part streamed before the reservation must be known: one S3 part (SMALL_OBJECT), so a
+# file that small is one PUT whatever the reservation's pace.
+RESERVE_AHEAD = 1024 * 1024
 # Builds the inspector that judges a file's bytes as they stream: (filename, name, canonical version,
 # display name, display version) -> Inspector; None leaves the bytes to the worker alone.
 InspectorFactory = Callable[[str, str, str, str, str], Inspector]
@@ -79,7 +85,7 @@ class UploadService:
     def __init__(self, access: Access, reservations: Reservations, blobs: Blobs, publisher: Publisher,
                  verdicts: Verdicts, *, max_size: int, verdict_timeout: float, lease: float = 30.0,
                  inspector: InspectorFactory | None = None, policies: Policies | None = None,
-                 protection: Protection | None = None) -> None:
+                 protection: Protection | None = None, reserve_ahead: int = RESERVE_AHEAD) -> None:
         self.access = access
         self.reservations = reservations
         self.blobs = blobs
@@ -91,6 +97,7 @@ class UploadService:
         self.inspector = inspector
         self.policies = policies
         self.protection = protection
+        self.reserve_ahead = reserve_ahead
 
     async def authorize(self, request: UploadRequest) -> tuple[dict[str, Any], Principal]:
         """SPEC §3.1 upload order: unknown project 404, then 401 / 404 / 403."""
@@ -129,19 +136,28 @@ class UploadService:
             canonical_version=canonical_version(version), sha256=declared.get("sha256", ""),
             uploader=principal.log_fields(), correlation_id=request.correlation_id,
         )
-        owner, doc = await self._reserve(reservation)
-        lap("reserve")
+        # The reservation (one insert) runs while the bytes stream: the object key does not depend on it, so
+        # for a small file the insert hides behind the S3 PUT. Past `reserve_ahead` bytes the stream waits
+        # for it, so a large body never streams on under a name that other bytes hold.
+        reserving = asyncio.create_task(self._reserve(reservation))
+        reserving.add_done_callback(lap.took("reserve"))
+        content = _AfterReservation(request.content, reserving, declared.get("sha256"), self.reserve_ahead)
+        try:
+            async with running(self._renew_once_reserved(reserving)):
+                stored = await self._stream(reservation, content, declared)
+        except BaseException:
+            # Cancelled (the client went away): nothing of ours stays, neither the object nor the reservation.
+            await self._abandon(reserving, reservation)
+            raise
+        lap("store")
+        owner, doc = await self._reserved(reserving, reservation)
+        lap("reserve_wait")
         if owner:
-            async with self._holding(doc):
-                try:
-                    blob = await self._store(doc, request.content, declared)
-                except UploadRejected as exc:
-                    await self._record_rejection(doc, exc, request)
-                    raise
-                await self._finish_body(doc, request.content)
-            lap("store")
+            if isinstance(stored, Exception):
+                raise await self._refusal(doc, stored, request)
+            blob = stored
         else:
-            result = await self._upload_existing_name(doc, reservation, request, declared)
+            result = await self._upload_existing_name(doc, reservation, request, declared, stored)
             if isinstance(result, UploadResult):
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
@@ -176,46 +192,75 @@ class UploadService:
                             abandoned_upload=doc.upload_id)
                 await self.blobs.delete(doc.object_key)
 
-    @contextlib.asynccontextmanager
-    async def _holding(self, doc: StoredFile) -> AsyncIterator[None]:
-        """Renew the reservation's lease while its bytes stream in (a 5 GB upload outlasts many leases)."""
+    async def _renew_once_reserved(self, reserving: Reservation) -> None:
+        """Renew the reservation's lease while its bytes stream in (a 5 GB upload outlasts many leases), from
+        the moment it is known to be ours."""
+        await asyncio.wait([reserving])  # waits without cancelling it when the stream ends first
+        owner, doc = _outcome(reserving) or (False, None)
+        if not owner or doc is None:
+            return
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.reservations.renew_lease(doc.id, doc.upload_id, self.lease)
+            except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
+                log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
 
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease / 3)
-                try:
-                    await self.reservations.renew_lease(doc.id, doc.upload_id, self.lease)
-                except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
-                    log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
+    async def _stream(self, reservation: StoredFile, content: Content, declared: dict[str, str]) -> Streamed:
+        """Stream into S3 (inspecting on the way), check the declared digests, read the body to its end.
 
-        async with running(renew()):
-            yield
-
-    async def _store(self, doc: StoredFile, content: Content, declared: dict[str, str]) -> StoredBlob:
-        """Stream into S3 (inspecting on the way); on any failure remove what was written and release the
-        reservation."""
+        A failure is returned, not raised, with nothing left in S3: what it means (and which error the
+        client gets) depends on whose the name turns out to be.
+        """
         try:
-            blob = await self.blobs.put(doc.object_key, content, self.max_size, self._inspector_for(doc))
+            blob = await self.blobs.put(reservation.object_key, content, self.max_size,
+                                        self._inspector_for(reservation))
+        except Exception as exc:  # noqa: BLE001 - judged once the reservation is known
+            return exc
+        try:
             _check_digests(blob, declared)
-            return blob
-        except (DomainError, asyncio.CancelledError):
-            await self._undo(doc)
-            raise
-        except Exception as exc:
-            await self._undo(doc)
-            if (reason := _invalid_distribution(exc)) is not None:
-                raise UploadRejected(reason) from exc
-            log.error("object_store_failed", file_id=doc.id, error=type(exc).__name__)
-            raise ServiceUnavailable("503 Service Unavailable - object storage failed; retry") from exc
-
-    async def _finish_body(self, doc: StoredFile, content: Content) -> None:
-        """The rest of the request must be well-formed before the file is kept (a second file part, a cut
-        closing boundary: 400, and the stored bytes go)."""
-        try:
+            # The rest of the request must be well-formed before the file is kept (a second file part, a
+            # cut closing boundary: 400, and the stored bytes go).
             await content.finish()
-        except DomainError:
-            await self._undo(doc)
+        except Exception as exc:  # noqa: BLE001 - as above
+            await self._delete(reservation.object_key)
+            return exc
+        return blob
+
+    async def _reserved(self, reserving: Reservation, reservation: StoredFile) -> tuple[bool, StoredFile]:
+        """The reservation's outcome once the bytes are in. If it failed (the database is down) our object
+        goes and its error stands: a 503, as the edge maps a dependency's failure."""
+        try:
+            await asyncio.wait([reserving])
+            return reserving.result()
+        except BaseException:
+            await self._abandon(reserving, reservation)
             raise
+
+    async def _abandon(self, reserving: Reservation, reservation: StoredFile) -> None:
+        """Leave nothing of this upload: its object, and its reservation once the insert has settled (it is
+        awaited rather than cancelled, so an insert the database already made is released, not orphaned)."""
+        await self._delete(reservation.object_key)
+        await asyncio.wait([reserving])
+        owner, doc = _outcome(reserving) or (False, None)
+        if owner and doc is not None:
+            await self._undo(doc)
+
+    async def _refusal(self, doc: StoredFile, failure: Exception, request: UploadRequest) -> Exception:
+        """Our reservation's bytes failed to stream or were refused: release it and say why (a refused file is
+        recorded as `package_rejected`; object storage failing is a 503)."""
+        await self._undo(doc)
+        error: Exception = failure
+        if (reason := _invalid_distribution(failure)) is not None:
+            error = UploadRejected(reason)
+        elif not isinstance(failure, DomainError):
+            log.error("object_store_failed", file_id=doc.id, error=type(failure).__name__)
+            error = ServiceUnavailable("503 Service Unavailable - object storage failed; retry")
+        if isinstance(error, UploadRejected):
+            await self._record_rejection(doc, error, request)
+        if error is not failure:
+            error.__cause__ = failure
+        return error
 
     def _inspector_for(self, doc: StoredFile) -> Inspector | None:
         if self.inspector is None:
@@ -225,15 +270,18 @@ class UploadService:
     async def _undo(self, doc: StoredFile) -> None:
         """Remove the object and release the reservation, as far as the dependencies allow: what cannot be
         undone now (the database is down) is an abandoned reservation, reclaimed once its lease runs out."""
-        try:
-            await self.blobs.delete(doc.object_key)
-        except Exception as exc:  # noqa: BLE001 - an orphan object blocks nothing; the reservation matters
-            log.warning("undo_object_failed", file_id=doc.id, error=type(exc).__name__)
+        await self._delete(doc.object_key, doc.id)
         try:
             await self.reservations.release(doc.id, doc.upload_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("undo_reservation_failed", file_id=doc.id, error=type(exc).__name__,
                         reclaimable_in_s=self.lease)
+
+    async def _delete(self, key: str, file_id: int | None = None) -> None:
+        try:
+            await self.blobs.delete(key)
+        except Exception as exc:  # noqa: BLE001 - an orphan object blocks nothing; the reservation matters
+            log.warning("undo_object_failed", file_id=file_id, object_key=key, error=type(exc).__name__)
 
     async def _publish_and_wait(self, doc: StoredFile, blob: StoredBlob, request: UploadRequest,
                                 lap: Laps) -> UploadResult:
@@ -284,37 +332,29 @@ class UploadService:
             return UploadResult.CREATED
         raise UploadRejected(verdict.reason)
 
-    async def _upload_existing_name(self, existing: StoredFile, reservation: StoredFile,
-                                    request: UploadRequest, declared: dict[str, str]) -> UploadResult | Owned:
-        """The filename is taken or being uploaded: identical bytes succeed, others get 400."""
-        content = request.content
-        if existing.sha256 and declared.get("sha256") and existing.sha256 != declared["sha256"]:
-            await content.drain()
-            raise ValidationFailed(NAME_TAKEN)
-        if existing.state is FileState.INSTALLABLE:
-            blob = await self.blobs.digest(content, self.max_size)
-            await content.finish()
-            _check_digests(blob, declared)
-            if blob.sha256 != existing.sha256:
-                raise ValidationFailed(NAME_TAKEN)
-            return UploadResult.CREATED
-        # A concurrent upload holds the name. Keep our own copy, so if it fails we can take its place.
-        try:
-            blob = await self.blobs.put(reservation.object_key, content, self.max_size,
-                                        self._inspector_for(reservation))
-        except Exception as exc:
-            if (reason := _invalid_distribution(exc)) is not None:
-                raise UploadRejected(reason) from exc
-            raise
+    async def _upload_existing_name(self, existing: StoredFile, reservation: StoredFile, request: UploadRequest,
+                                    declared: dict[str, str], stored: Streamed) -> UploadResult | Owned:
+        """The filename is taken or being uploaded: identical bytes succeed, others get 400. Our stored copy
+        goes, unless it takes the place of an earlier holder that failed."""
         result: UploadResult | Owned = UploadResult.ACCEPTED
         try:
-            await content.finish()
-            _check_digests(blob, declared)
-            result = await self._await_holder(existing, reservation, blob)
+            if existing.sha256 and declared.get("sha256") and existing.sha256 != declared["sha256"]:
+                await request.content.drain()  # the stream stopped early (_AfterReservation): the rest goes
+                raise ValidationFailed(NAME_TAKEN)
+            if isinstance(stored, Exception):
+                raise _refusal_of_copy(existing, stored) from stored
+            if existing.state is FileState.INSTALLABLE:
+                if stored.sha256 != existing.sha256:
+                    raise ValidationFailed(NAME_TAKEN)
+                result = UploadResult.CREATED
+                return result
+            # A concurrent upload holds the name: our copy stays until it is known, so if it fails we can
+            # take its place.
+            result = await self._await_holder(existing, reservation, stored)
             return result
         finally:
             if not isinstance(result, tuple):
-                await self.blobs.delete(reservation.object_key)
+                await self._delete(reservation.object_key)
 
     async def _await_holder(self, existing: StoredFile, reservation: StoredFile,
                             blob: StoredBlob) -> UploadResult | Owned:
@@ -341,6 +381,44 @@ class UploadService:
             await asyncio.sleep(POLL_INTERVAL)
 
 
+class _StreamStopped(Exception):
+    """Raised into the store's reads by `_AfterReservation`; the reservation's outcome says why."""
+
+
+class _AfterReservation:
+    """The file part as the store reads it (the `Content` port): the first `ahead` bytes at once, the rest
+    once the reservation is known, and none past that when the reservation failed or the name is held by
+    other bytes than the declared ones, so a large body is not streamed into S3 only to be refused."""
+
+    def __init__(self, content: Content, reserving: Reservation, declared_sha256: str | None, ahead: int) -> None:
+        self._content = content
+        self._reserving = reserving
+        self._declared_sha256 = declared_sha256
+        self._ahead = ahead
+        self._seen = 0
+        self._known = False
+
+    @property
+    def filename(self) -> str:
+        return self._content.filename
+
+    async def read(self, size: int) -> bytes:
+        if not self._known and self._seen >= self._ahead:
+            await asyncio.wait([self._reserving])
+            self._known = True
+            if _stops_early(self._reserving, self._declared_sha256):
+                raise _StreamStopped()
+        chunk = await self._content.read(size)
+        self._seen += len(chunk)
+        return chunk
+
+    async def drain(self, limit: int | None = None) -> bool:
+        return await self._content.drain(limit)
+
+    async def finish(self) -> None:
+        await self._content.finish()
+
+
 class Laps:
     """Milliseconds spent in each named stage of one request, for its log lines."""
 
@@ -352,6 +430,15 @@ class Laps:
         now = time.perf_counter()
         self.ms[stage] = round((now - self._last) * 1000, 1)
         self._last = now
+
+    def took(self, stage: str) -> Callable[[object], None]:
+        """A done-callback recording how long the work started now (a task running alongside) took."""
+        start = time.perf_counter()
+
+        def done(_: object) -> None:
+            self.ms[stage] = round((time.perf_counter() - start) * 1000, 1)
+
+        return done
 
 
 def _declared_digests(request: UploadRequest) -> dict[str, str]:
@@ -371,6 +458,35 @@ def _check_digests(blob: StoredBlob, declared: dict[str, str]) -> None:
 
 def _form_metadata(request: UploadRequest) -> dict[str, str | None]:
     return {key: request.get(key) for key in FormMetadata.model_fields}
+
+
+def _outcome(reserving: Reservation) -> tuple[bool, StoredFile] | None:
+    """A settled reservation task's result; None if it failed (its error is then the caller's to raise)."""
+    if reserving.cancelled() or reserving.exception() is not None:
+        return None
+    return reserving.result()
+
+
+def _stops_early(reserving: Reservation, declared_sha256: str | None) -> bool:
+    """Whether the stream should stop once the reservation is known: it failed, or the name is held by a file
+    whose digest is not the declared one (the upload is refused whatever its bytes)."""
+    outcome = _outcome(reserving)
+    if outcome is None:
+        return True
+    owner, existing = outcome
+    return not owner and bool(existing.sha256 and declared_sha256 and existing.sha256 != declared_sha256)
+
+
+def _refusal_of_copy(existing: StoredFile, failure: Exception) -> Exception:
+    """Why our copy of a held name failed. An inspector's refusal against an installable file means other
+    bytes (that file passed inspection), so the name is taken, as comparing digests would have said."""
+    if (reason := _invalid_distribution(failure)) is not None:
+        if existing.state is FileState.INSTALLABLE:
+            return ValidationFailed(NAME_TAKEN)
+        return UploadRejected(reason)
+    if isinstance(failure, DomainError):
+        return failure
+    return ServiceUnavailable("503 Service Unavailable - object storage failed; retry")
 
 
 def _invalid_distribution(exc: BaseException) -> str | None:

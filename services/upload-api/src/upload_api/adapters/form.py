@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from registry_shared.errors import BadRequest, ParameterInvalid, ParameterMissing
 
@@ -25,6 +26,45 @@ MAX_FIELD_BYTES = 8 * 1024 * 1024  # far above any real description; bounds memo
 MALFORMED = (ValueError, AssertionError, HttpProcessingError)
 TRUNCATED = "malformed multipart body: it ends before the file part's closing boundary (truncated upload?)"
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# The Content-Disposition every client sends (twine, pip, curl -F): `form-data; name="x"`, and for the file
+# `form-data; name="content"; filename="y"`. A quoted value here holds no quote, backslash or semicolon and
+# does not start with a slash, so aiohttp's parser would return it unchanged (it unescapes backslashes,
+# splits on semicolons and strips leading slashes); anything else goes to that parser.
+PLAIN_DISPOSITION = re.compile(r'form-data; name="((?![/])[^"\\;]*)"(?:; filename="((?![/])[^"\\;]*)")?')
+
+
+def disposition_names(header: str | None) -> tuple[str | None, str | None]:
+    """A part's (name, filename) as aiohttp's `BodyPartReader.name` / `.filename` give them: its parser
+    costs about 0.1 ms a call (it re-escapes its character table each time), and twine sends 20-25 parts
+    per upload, so the plain headers every client sends are read with one regex instead."""
+    if header is not None and (plain := PLAIN_DISPOSITION.fullmatch(header)) is not None:
+        return plain[1], plain[2]
+    _, params = parse_content_disposition(header)
+    return content_disposition_filename(params, "name"), content_disposition_filename(params, "filename")
+
+
+class FormReader(MultipartReader):
+    """aiohttp's reader without its per-part `_charset_` lookup.
+
+    aiohttp means to look for RFC 7578's `_charset_` field before the first part only, but its test (no
+    previous part) holds before every part, so it parses each part's Content-Disposition once more. Its
+    effect, a default charset for `part.text()`, is nothing here: fields are read as UTF-8 and a
+    `_charset_` field is an unknown one, drained. The rest is aiohttp's own `next`, step by step.
+    """
+
+    async def next(self) -> MultipartReader | BodyPartReader | None:
+        if self.at_eof():
+            return None
+        await self._maybe_release_last_part()
+        if self._at_bof:
+            await self._read_until_first_boundary()
+            self._at_bof = False
+        else:
+            await self._read_boundary()
+        if self.at_eof():
+            return None
+        self._last_part = await self.fetch_next_part()
+        return self._last_part
 
 
 class ClientDisconnected(BadRequest):
@@ -37,14 +77,11 @@ class ClientDisconnected(BadRequest):
 class PartContent:
     """The `content` part as the use case's `Content` port (ports.py)."""
 
-    def __init__(self, part: BodyPartReader, reader: MultipartReader, form: UploadForm) -> None:
+    def __init__(self, part: BodyPartReader, filename: str, reader: MultipartReader, form: UploadForm) -> None:
         self._part = part
         self._reader = reader
         self._form = form
-
-    @property
-    def filename(self) -> str:
-        return self._part.filename or ""
+        self.filename = filename
 
     async def read(self, size: int) -> bytes:
         return await read_chunk(self._part, size)
@@ -80,7 +117,11 @@ async def open_form(request: web.Request) -> UploadForm:
     if not request.content_type.startswith("multipart/form-data"):
         raise BadRequest("the upload must be multipart/form-data")
     try:
-        reader = await request.multipart()
+        # As `request.multipart()` builds aiohttp's reader, with the same limits.
+        reader = FormReader(request.headers, request.content, client_max_size=request.client_max_size,
+                            max_field_size=request.protocol.max_field_size,
+                            max_headers=request.protocol.max_headers,
+                            max_size_error_cls=web.HTTPRequestEntityTooLarge)
     except MALFORMED as exc:
         raise BadRequest("malformed multipart body") from exc
     form = UploadForm()
@@ -132,11 +173,12 @@ async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_conten
             return
         if not isinstance(part, BodyPartReader):
             raise BadRequest("nested multipart bodies are not accepted")
-        name = part.name or ""
+        name, filename = disposition_names(part.headers.get(hdrs.CONTENT_DISPOSITION))
+        name = name or ""
         if name == "content":
             if form.content is not None or not stop_at_content:
                 raise BadRequest("only one file may be uploaded per request")
-            form.content = PartContent(part, reader, form)
+            form.content = PartContent(part, filename or "", reader, form)
             return
         if name in FIELDS:
             form.fields[name] = await _read_text(part, name)

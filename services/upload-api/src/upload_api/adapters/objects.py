@@ -113,15 +113,5 @@ class S3Blobs:
             raise
         return reader.blob(inspection.metadata_bytes)
 
-    async def digest(self, content: Content, limit: int) -> StoredBlob:
-        reader = _HashingReader(content, asyncio.get_running_loop(), limit)
-
-        def _consume() -> None:
-            while reader.read(READ_CHUNK * 16):
-                pass
-
-        await asyncio.to_thread(_consume)
-        return reader.blob()
-
     async def delete(self, key: str) -> None:
         await self.objects.delete(key)
