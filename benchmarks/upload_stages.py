@@ -5,10 +5,13 @@
 
 Joins the lines of each upload by correlation id and prints the median and p90 per stage, per corpus
 group (file name prefix):
-  api      request start -> `distribution_stored` (auth, reserve, S3 put, mark stored, publish confirm)
-  queue    -> worker `distribution_inspected` (delivery, file read, ranged S3 reads of the archive)
-  index    -> worker `distribution_indexed` (Mongo writes, page updates, index.changed and verdict confirms)
-  verdict  -> upload-api `http_request` (the verdict's delivery, the response)
+  api      request start -> `distribution_stored` (auth, reservation beside the S3 put, mark stored, publish
+           confirm)
+  queue    -> worker `distribution_inspected` (delivery, the metadata's check; negative when the worker
+           starts before upload-api has the broker's confirm, which is usual)
+  index    -> worker `distribution_indexed` (Mongo writes, page updates, index.changed)
+  verdict  -> upload-api `http_request` (the verdict's delivery, the replicas' index.applied answers, the
+           response)
 """
 from __future__ import annotations
 
