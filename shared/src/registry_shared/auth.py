@@ -51,13 +51,7 @@ class CredentialResolver:
                              credential_id=deploy["_id"], deploy_project_id=deploy.get("project_id"),
                              deploy_group_id=deploy.get("group_id"))
         if personal and hashes_equal(personal["token_hash"], digest):
-            if not _usable(personal):
-                raise Unauthorized()
-            user = await self.tenancy.find_user(personal["user_id"])
-            if user is None:
-                raise Unauthorized()
-            return Principal(kind=PrincipalKind.USER, user_id=user["_id"], admin=bool(user.get("admin")),
-                             scopes=frozenset(personal["scopes"]), credential_id=personal["_id"])
+            return await self._personal(personal)
         if username == JOB_TOKEN_USERNAME:
             job = jobs[0]
             if not job or not hashes_equal(job["token_hash"], digest) or job.get("status") != "running":
@@ -72,7 +66,14 @@ class CredentialResolver:
         """The user of a personal access token named by its id (a web session remembers only that id);
         401 once the token is revoked or expired, or its user is gone."""
         personal = await self.tenancy.mongo.personal_tokens.find_one({"_id": token_id})
-        if personal is None or not _usable(personal):
+        if personal is None:
+            raise Unauthorized()
+        return await self._personal(personal)
+
+    async def _personal(self, personal: dict[str, Any]) -> Principal:
+        """The user a stored personal access token stands for; 401 once it is revoked or expired, or its
+        user is gone."""
+        if not _usable(personal):
             raise Unauthorized()
         user = await self.tenancy.find_user(personal["user_id"])
         if user is None:
