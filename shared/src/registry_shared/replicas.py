@@ -27,16 +27,26 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
+import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from .adapters.amqp import Broker
 from .adapters.mongo import Mongo
-from .events import AccessChanged, Event, IndexApplied, IndexChanged, PackageStatusChanged, PolicyChanged, TokenRevoked
+from .events import (
+    AccessChanged,
+    Event,
+    IndexApplied,
+    IndexChanged,
+    PackageStatusChanged,
+    PolicyChanged,
+    TokenRevoked,
+    parse_event,
+)
 from .logging import get_logger
 from .tasks import running
 
@@ -121,6 +131,28 @@ class Awaited:
 
     message_id: str = ""
     replicas: tuple[str, ...] = ()
+
+
+async def consume_replica_event(message: AbstractIncomingMessage, handle: Callable[[Event], None],
+                                applied: Callable[[AbstractIncomingMessage], Awaitable[None]] | None) -> None:
+    """One event on a replica's private queue (cache invalidation): acked once `handle` has applied it, with
+    its correlation id bound to the log lines; an unreadable one is logged and dropped (nothing to retry).
+    Then the answer its publisher may await (`applied`, e.g. `acknowledge`), best effort: the publisher's
+    wait is bounded, and the caches are dropped either way."""
+    async with message.process(requeue=False, ignore_processed=True):
+        context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
+        with structlog.contextvars.bound_contextvars(**context):
+            try:
+                event = parse_event(message.type, message.body)
+            except ValueError as exc:
+                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
+                return
+            handle(event)
+            if applied is not None:
+                try:
+                    await applied(message)
+                except Exception as exc:  # noqa: BLE001 - see above
+                    log.warning("index_applied_not_sent", error=type(exc).__name__)
 
 
 class Announcer:

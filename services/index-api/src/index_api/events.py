@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.events import (
@@ -14,9 +13,9 @@ from registry_shared.events import (
     PackageStatusChanged,
     PolicyChanged,
     TokenRevoked,
-    parse_event,
 )
 from registry_shared.logging import get_logger
+from registry_shared.replicas import consume_replica_event
 from registry_shared.topology import INDEX_REPLICA_BINDINGS
 
 from .access import AccessCaches
@@ -84,17 +83,4 @@ async def consume(message: AbstractIncomingMessage, invalidator: Invalidator,
                   applied: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None) -> None:
     """One message: acked once handled; an unreadable one is logged and dropped (nothing to retry).
     An `index.changed` that asks for an answer (`reply_to`) gets one once applied (`applied`)."""
-    async with message.process(requeue=False, ignore_processed=True):
-        context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
-        with structlog.contextvars.bound_contextvars(**context):
-            try:
-                event = parse_event(message.type, message.body)
-            except ValueError as exc:
-                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
-                return
-            invalidator.handle(event)
-            if applied is not None:  # answers only an event that asked (carries reply_to)
-                try:
-                    await applied(message)
-                except Exception as exc:  # noqa: BLE001 - the announcer's wait is bounded; caches are dropped
-                    log.warning("index_applied_not_sent", error=type(exc).__name__)
+    await consume_replica_event(message, invalidator.handle, applied)

@@ -8,13 +8,14 @@ policy or status PUT returns once every web replica shows it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
-import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.policies import PolicyBook
-from registry_shared.events import IndexChanged, PackageStatusChanged, PolicyChanged, parse_event
+from registry_shared.events import Event, IndexChanged, PackageStatusChanged, PolicyChanged
 from registry_shared.logging import get_logger
+from registry_shared.replicas import consume_replica_event
 from registry_shared.topology import INDEX_REPLICA_BINDINGS
 
 from .access import WebCaches
@@ -26,26 +27,19 @@ BINDINGS = INDEX_REPLICA_BINDINGS
 
 async def consume(message: AbstractIncomingMessage, caches: WebCaches, book: PolicyBook,
                   applied: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
-    async with message.process(requeue=False, ignore_processed=True):
-        context = {"correlation_id": message.correlation_id} if message.correlation_id else {}
-        with structlog.contextvars.bound_contextvars(**context):
-            try:
-                event = parse_event(message.type, message.body)
-            except ValueError as exc:
-                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
-                return
-            if isinstance(event, IndexChanged):
-                projects = {scope.id for scope in event.scopes if scope.kind == "project"}
-                dropped = caches.pages.invalidate(projects, set(event.names))
-                log.info("web_pages_dropped", projects=sorted(projects), names=event.names, dropped=dropped)
-            elif isinstance(event, PolicyChanged | PackageStatusChanged):
-                book.drop()
-                dropped = caches.pages.clear()
-                log.info("web_policy_dropped", reason=event.kind, dropped=dropped)
-            else:
-                dropped = caches.clear()
-                log.info("access_cache_dropped", reason=event.kind, dropped=dropped)
-            try:
-                await applied(message)
-            except Exception as exc:  # noqa: BLE001 - the announcer's wait is bounded; caches are dropped
-                log.warning("index_applied_not_sent", error=type(exc).__name__)
+    await consume_replica_event(message, partial(drop, caches, book), applied)
+
+
+def drop(caches: WebCaches, book: PolicyBook, event: Event) -> None:
+    """What one event makes stale in this replica."""
+    if isinstance(event, IndexChanged):
+        projects = {scope.id for scope in event.scopes if scope.kind == "project"}
+        dropped = caches.pages.invalidate(projects, set(event.names))
+        log.info("web_pages_dropped", projects=sorted(projects), names=event.names, dropped=dropped)
+    elif isinstance(event, PolicyChanged | PackageStatusChanged):
+        book.drop()
+        dropped = caches.pages.clear()
+        log.info("web_policy_dropped", reason=event.kind, dropped=dropped)
+    else:
+        dropped = caches.clear()
+        log.info("access_cache_dropped", reason=event.kind, dropped=dropped)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Protocol
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
-from registry_shared.events import parse_event
-from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, heartbeat
+from registry_shared.events import Event
+from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, consume_replica_event, heartbeat
 from registry_shared.topology import CREDENTIAL_BINDINGS, POLICY_BINDINGS
 
 from .access import CachedAccess
@@ -35,27 +35,18 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
     """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
     replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
 
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        async with message.process(requeue=False, ignore_processed=True):
-            try:
-                event = parse_event(message.type, message.body)
-            except ValueError as exc:
-                log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
-                return
-            if event.kind in POLICY_BINDINGS:
-                if policies is not None:
-                    policies.clear()
-                log.info("policy_cache_dropped", reason=event.kind)
-            else:
-                log.info("access_cache_dropped", reason=event.kind,
-                         dropped=access.clear() + sum(other.clear() for other in others))
-            try:
-                await acknowledge(broker, message, replica)
-            except Exception as exc:  # noqa: BLE001 - the publisher's wait is bounded; the caches are dropped
-                log.warning("index_applied_not_sent", error=type(exc).__name__)
+    def drop(event: Event) -> None:
+        if event.kind in POLICY_BINDINGS:
+            if policies is not None:
+                policies.clear()
+            log.info("policy_cache_dropped", reason=event.kind)
+        else:
+            log.info("access_cache_dropped", reason=event.kind,
+                     dropped=access.clear() + sum(other.clear() for other in others))
 
     queue = await broker.declare_private_queue((*CREDENTIAL_BINDINGS, *POLICY_BINDINGS))
-    await broker.consume(queue, on_message)
+    await broker.consume(queue, partial(consume_replica_event, handle=drop,
+                                        applied=partial(acknowledge, broker, replica=replica)))
     if broker.connection is not None:
         broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies, others))
     async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
