@@ -46,6 +46,7 @@ from tests.unit.worker.worker_archives import (
     without,
     zip_of,
 )
+from upload_api.adapters.objects import WHOLE_MAX
 from upload_api.app import create_app as create_upload_app
 from upload_api.settings import UploadSettings
 
@@ -191,9 +192,9 @@ FORM_CASES: dict[str, tuple[bytes, dict[str, str], dict[str, str]]] = {
     "too large": (wheel(extra=[("demo_pkg/blob.bin", os.urandom(MAX_SIZE))]), {}, bad("File is too large")),
 }
 
-def _flipped_member(compression: int) -> bytes:
-    """A wheel with one bit flipped inside the data of its member `demo_pkg/data.txt`."""
-    data = wheel(extra=[("demo_pkg/data.txt", b"hello world " * 300)])
+def _flipped_member(compression: int, pad: bytes = b"") -> bytes:
+    """A wheel with one bit flipped inside the data of its member `demo_pkg/data.txt` (after `pad`)."""
+    data = wheel(extra=[("demo_pkg/pad.bin", pad), ("demo_pkg/data.txt", b"hello world " * 300)])
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo("demo_pkg/data.txt")
     if compression == zipfile.ZIP_STORED:
         data = zip_of(wheel_entries(extra=[("demo_pkg/data.txt", b"hello world " * 300)]), zipfile.ZIP_STORED)
@@ -276,6 +277,42 @@ async def test_content_rejections_reach_the_uploader_and_keep_nothing(registry: 
         400, body)
     assert registry.last_reason == body["message"].removeprefix("400 Bad request - ")
     await registry.assert_nothing_kept()
+
+
+def _streamed_cases() -> dict[str, tuple[str, bytes, dict[str, str]]]:
+    """Refusals of files larger than upload-api holds whole (WHOLE_MAX): judged by the streaming pass."""
+    pad = os.urandom(WHOLE_MAX)  # incompressible: the archive is as large as it looks
+    return {
+        "a flipped bit in a member's compressed data": (WHEEL, _flipped_member(zipfile.ZIP_DEFLATED, pad), invalid(
+            "member 'demo_pkg/data.txt' is corrupt (its data does not inflate)")),
+        "a member that differs from its RECORD hash": (WHEEL, zip_of(
+            [(n, b"tampered" if n == "demo_pkg/data.txt" else d)
+             for n, d in wheel_entries(extra=[("demo_pkg/pad.bin", pad), ("demo_pkg/data.txt", b"original")])]),
+            invalid("member 'demo_pkg/data.txt' does not match its RECORD hash")),
+        "wheel: '..' after METADATA": (WHEEL, zip_of([*wheel_entries(extra=[("demo_pkg/pad.bin", pad)]),
+                                                      ("demo_pkg/../../evil", b"x")]),
+                                       invalid("member path 'demo_pkg/../../evil' contains '..'")),
+        "sdist: a link out after PKG-INFO": ("demo_pkg-1.0.tar.gz", tar_gz_of(
+            [*sdist_entries(), ("demo_pkg-1.0/pad.bin", pad), symlink("demo_pkg-1.0/evil", "../../etc/passwd")]),
+            invalid("link 'demo_pkg-1.0/evil' points outside the top-level directory")),
+    }
+
+
+async def test_content_rejections_of_streamed_files_keep_nothing(service_env: dict[str, str]) -> None:
+    """The same reasons when the file is too large to be held whole, and nothing kept (the refusal comes
+    from the streaming pass, whose bytes were already on their way to S3)."""
+    async with running_registry(service_env, 4 * 1024 * 1024) as registry:
+        for case, (filename, data, body) in _streamed_cases().items():
+            assert len(data) > WHOLE_MAX, case
+            status = await registry.upload(data, filename=filename, sha256_digest=hashlib.sha256(data).hexdigest())
+            assert status == (400, body), case
+            await registry.assert_nothing_kept()
+        # and a good file of that size is stored whole
+        data = wheel(extra=[("demo_pkg/pad.bin", os.urandom(WHOLE_MAX))])
+        assert await registry.upload(data) == (201, {"message": "201 Created"})
+        [doc] = [d async for d in registry.mongo.distributions.find({})]
+        stored = await registry.store.get_range(doc["object_key"], 0, len(data) + 1)
+        assert (doc["size"], stored) == (len(data), data)
 
 
 async def test_a_refused_file_name_is_free_for_the_right_bytes(registry: Registry) -> None:

@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from tests.unit.inspection.feeding import CHUNK_SIZES, SDIST_TAR, SDIST_ZIP, WHEEL, accepted, reason, verdict
+from tests.unit.inspection.feeding import CHUNK_SIZES, SDIST_TAR, SDIST_ZIP, WHEEL, WHOLE, accepted, reason, verdict
 from tests.unit.worker import test_worker_inspect as worker
 from tests.unit.worker.worker_archives import (
     core_metadata,
@@ -103,5 +103,5 @@ def test_valid_archives_yield_their_metadata(chunk: int | None) -> None:
 
 def test_the_verdict_does_not_depend_on_the_chunk_size() -> None:
     for filename, data, _why, _exact in list(CASES.values())[::3]:
-        verdicts = {str(verdict(filename, data, chunk)) for chunk in (1, 2, 3, 5, 7, 13, 512, 4096, 65536, None)}
+        verdicts = {str(verdict(filename, data, chunk)) for chunk in (1, 2, 3, 5, 7, 13, 512, 4096, 65536, None, WHOLE)}
         assert len(verdicts) == 1, verdicts

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from registry_shared.inspection import rules
-from tests.unit.inspection.feeding import SDIST_TAR, SDIST_ZIP, WHEEL, accepted, reason, verdict
+from tests.unit.inspection.feeding import SDIST_TAR, SDIST_ZIP, WHEEL, WHOLE, accepted, reason, verdict
 from tests.unit.worker.worker_archives import (
     flip_bit,
     record_hash,
@@ -51,15 +51,16 @@ def test_a_flipped_bit_in_the_metadata_member_keeps_todays_reason() -> None:
     assert reason(WHEEL, flip_bit(data, start + 10)) == "corrupt zip archive"
 
 
+@pytest.mark.parametrize("chunk", [4096, WHOLE])  # streamed, and held whole as upload-api holds a small file
 @pytest.mark.parametrize("filename,build", [(WHEEL, wheel), (SDIST_ZIP, sdist_zip), (SDIST_TAR, sdist_tar)])
-def test_one_flipped_bit_anywhere_is_refused_or_harmless(filename: str, build) -> None:
+def test_one_flipped_bit_anywhere_is_refused_or_harmless(filename: str, build, chunk: int) -> None:
     """Every byte of a small archive, one bit flipped: the verdict is InvalidDistribution, or the archive
     is accepted and what zipfile (pip) extracts from it is exactly the original."""
     original = build()
     harmless = 0
     for position in range(len(original)):
         mutant = flip_bit(original, position, bit=position % 8)
-        result = verdict(filename, mutant, chunk=4096)
+        result = verdict(filename, mutant, chunk=chunk)
         if isinstance(result, str):
             continue
         harmless += 1

@@ -49,7 +49,9 @@ class Content(Protocol):
 
 class Inspector(Protocol):
     """Judges the bytes as they stream (registry_shared.inspection.StreamingInspector); blocking calls,
-    made from the storing thread."""
+    made from the storing thread: `feed` each chunk then `finish`, or `inspect` a small file held whole."""
+
+    def inspect(self, data: bytes) -> Any: ...
 
     def feed(self, chunk: bytes) -> None: ...
 

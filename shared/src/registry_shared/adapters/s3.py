@@ -74,7 +74,7 @@ class ObjectStore:
         # Small files (most of them) are sent as read, without a part buffer sized for large ones.
         head = _read_up_to(reader, min(SMALL_OBJECT, part_size))
         if len(head) < min(SMALL_OBJECT, part_size):
-            client._put_object(self.bucket, name, head, headers)  # noqa: SLF001
+            self.put_blocking(key, head)
             return
         view = memoryview(bytearray(part_size))
         view[:len(head)] = head
@@ -99,6 +99,11 @@ class ObjectStore:
             with contextlib.suppress(Exception):
                 client._abort_multipart_upload(self.bucket, name, upload_id)  # noqa: SLF001
             raise
+
+    def put_blocking(self, key: str, data: bytes) -> None:
+        """One PUT of bytes held whole (a small upload), from a worker thread."""
+        self.client._put_object(self.bucket, self._key(key), data,  # noqa: SLF001 - as put_stream_blocking
+                                {"Content-Type": "application/octet-stream"})
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         import io

@@ -1,17 +1,22 @@
 """`StreamingInspector`: the upload's bytes pushed chunk by chunk, inspected in the same pass.
 
 The readers (`scan_zip`, `scan_sdist_tar`) pull from a blocking stream; here they run in one helper
-thread per upload, fed through a bounded pipe. `feed` blocks while the pipe holds PIPE_LIMIT bytes
-(backpressure), so memory stays flat: the pipe, one chunk, the reader's working set (64 KiB pieces, a
-zlib window), the metadata file, and for zips a table of members (name, CRC, sizes, sha256) until the
-central directory has been compared with it, bounded by MAX_MEMBERS.
+thread per upload (started by the first chunk), fed through a bounded pipe. `feed` blocks while the pipe
+holds PIPE_LIMIT bytes (backpressure), so memory stays flat: the pipe, one chunk, the reader's working set
+(64 KiB pieces, a zlib window), the metadata file, and for zips a table of members (name, CRC, sizes,
+sha256) until the central directory has been compared with it, bounded by MAX_MEMBERS.
+
+A file small enough to be held whole is read by `inspect` in the caller's thread instead, without the
+helper thread and its hand-overs (upload-api's small files).
 """
 from __future__ import annotations
 
 import collections
+import io
 import sys
 import threading
 
+from ..adapters.readers import ForwardReader
 from . import rules
 from .rules import ArchiveFormat, Expected, Inspection, InvalidDistribution, archive_format
 from .tar import scan_sdist_tar
@@ -107,11 +112,25 @@ class StreamingInspector:
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"inspect {filename}"[:60], daemon=True)
-        self._thread.start()
+
+    def inspect(self, data: bytes) -> Inspection:
+        """The verdict on a whole upload held in memory, read in the calling thread; instead of feed/finish."""
+        if self._thread.is_alive() or self._done.is_set():
+            raise RuntimeError("inspect() after feed() or finish()")
+        self.bytes_fed = len(data)
+        try:
+            self._result = self._scan(io.BytesIO(data))
+            return self._result
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._done.set()
 
     def feed(self, chunk: bytes) -> None:
         """Hand over the next chunk of the upload; raises InvalidDistribution once the bytes are known bad."""
         self._raise_if_failed()
+        self._start()
         if chunk:
             self.bytes_fed += len(chunk)
             self._pipe.put(bytes(chunk))
@@ -119,6 +138,7 @@ class StreamingInspector:
 
     def finish(self) -> Inspection:
         """The verdict on the whole upload: its inspection, or InvalidDistribution."""
+        self._start()
         self._pipe.close()
         self._done.wait()
         self._raise_if_failed()
@@ -129,7 +149,7 @@ class StreamingInspector:
         """Stop the reader and drop what it holds; never raises."""
         try:
             self._pipe.stop(aborted=True)
-            if threading.current_thread() is not self._thread:
+            if self._thread.is_alive() and threading.current_thread() is not self._thread:
                 self._thread.join(ABORT_WAIT)
         except BaseException:  # noqa: BLE001 - abort is called on error paths and must not add one
             pass
@@ -141,21 +161,17 @@ class StreamingInspector:
         if not self._done.is_set() or self._result is None:
             self.abort()
 
+    def _start(self) -> None:
+        if not self._thread.is_alive() and not self._done.is_set():
+            self._thread.start()
+
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
     def _run(self) -> None:
         try:
-            if self.format is ArchiveFormat.SDIST_TAR:
-                result = scan_sdist_tar(self._pipe, self.expected, max_metadata=self.max_metadata)
-            else:
-                result = scan_zip(self._pipe, self.format, self.expected,
-                                  max_metadata=self.max_metadata)
-            # A tar.gz may be followed by padding that its reader left unread (today's policy): drain it.
-            while self._pipe.read(rules.STREAM_CHUNK):
-                pass
-            self._result = result
+            self._result = self._scan(self._pipe)
         except _Aborted:
             self._error = InvalidDistribution("the upload was abandoned")
         except BaseException as exc:  # noqa: BLE001 - handed to the producer, which re-raises it
@@ -163,3 +179,13 @@ class StreamingInspector:
         finally:
             self._pipe.stop()
             self._done.set()
+
+    def _scan(self, stream: ForwardReader) -> Inspection:
+        if self.format is ArchiveFormat.SDIST_TAR:
+            result = scan_sdist_tar(stream, self.expected, max_metadata=self.max_metadata)
+        else:
+            result = scan_zip(stream, self.format, self.expected, max_metadata=self.max_metadata)
+        # A tar.gz may be followed by padding that its reader left unread (today's policy): drain it.
+        while stream.read(rules.STREAM_CHUNK):
+            pass
+        return result

@@ -152,13 +152,19 @@ async def drain(part: BodyPartReader, limit: int | None = None) -> bool:
 
 
 async def read_chunk(part: BodyPartReader, size: int) -> bytes:
-    """The next chunk of `part` (b"" at its end); a body that stops short is the client's fault."""
+    """The next chunk of `part` (b"" at its end); a body that stops short is the client's fault.
+
+    aiohttp answers b"" a first time when the body ends inside the part (and raises only when read again):
+    that b"" is the 400 already, so no reader mistakes the cut part for a whole one."""
     try:
-        return await part.read_chunk(size)
+        chunk = await part.read_chunk(size)
     except ConnectionResetError as exc:
         raise ClientDisconnected() from exc
     except MALFORMED as exc:
         raise BadRequest(TRUNCATED) from exc
+    if not chunk and not part.at_eof():
+        raise BadRequest(TRUNCATED)
+    return chunk
 
 
 async def _read_fields(reader: MultipartReader, form: UploadForm, stop_at_content: bool) -> None:

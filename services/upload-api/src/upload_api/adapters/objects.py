@@ -5,6 +5,10 @@ reused part buffer; the reader fetches the request's chunks on the event loop, a
 them over without gathering them, so the body is never held in memory beyond one S3 part. The same thread
 feeds each chunk to the inspector, so a bad archive stops the upload (and aborts the multipart upload)
 as soon as its bytes show it.
+
+A file part of up to WHOLE_MAX bytes (most wheels and sdists) is read on the event loop and then hashed,
+inspected and PUT in one worker-thread call: the streaming pass's hand-overs (a thread pulling chunks from
+the loop, the inspector's own thread, a second call for the verdict) cost more than such a file's bytes do.
 """
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from ..ports import Content, Inspector, StoredBlob
 
 READ_CHUNK = 256 * 1024
 BATCH_BYTES = 1024 * 1024  # read from the request per hop to the event loop
+WHOLE_MAX = 256 * 1024  # a file part this small is held whole (well below RESERVE_AHEAD: it never waits)
 
 
-async def _read_batch(content: Content) -> list[bytes]:
+async def _read_batch(content: Content | _Replayed) -> list[bytes]:
     """Chunks of `content` adding up to about BATCH_BYTES; empty at the end of the part."""
     chunks: list[bytes] = []
     size = 0
@@ -34,10 +39,40 @@ async def _read_batch(content: Content) -> list[bytes]:
     return chunks
 
 
+class _Replayed:
+    """`content` with the chunks already read from it put back in front."""
+
+    def __init__(self, chunks: list[bytes], content: Content) -> None:
+        self._chunks = deque(chunks)
+        self._content = content
+
+    async def read(self, size: int) -> bytes:
+        if not self._chunks:
+            return await self._content.read(size)
+        chunk = self._chunks.popleft()
+        if len(chunk) > size:
+            self._chunks.appendleft(chunk[size:])
+            chunk = chunk[:size]
+        return chunk
+
+
+async def _read_whole(content: Content, most: int) -> tuple[list[bytes], bool]:
+    """The chunks of `content` while they add up to at most `most` bytes; True if that was all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= most:
+        chunk = await content.read(READ_CHUNK)
+        if not chunk:
+            return chunks, True
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks, False
+
+
 class _HashingReader:
     """A blocking, file-like view of the file part, for use from a worker thread only."""
 
-    def __init__(self, content: Content, loop: asyncio.AbstractEventLoop, limit: int,
+    def __init__(self, content: Content | _Replayed, loop: asyncio.AbstractEventLoop, limit: int,
                  inspector: Inspector | None = None) -> None:
         self._content = content
         self._loop = loop
@@ -97,6 +132,25 @@ class S3Blobs:
         self.part_size = part_size
 
     async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
+        try:
+            chunks, whole = await _read_whole(content, min(WHOLE_MAX, limit))
+        except BaseException:
+            if inspector is not None:
+                inspector.abort()
+            raise
+        if whole:
+            return await asyncio.to_thread(self._put_whole, key, b"".join(chunks), inspector)
+        return await self._put_stream(key, _Replayed(chunks, content), limit, inspector)
+
+    def _put_whole(self, key: str, data: bytes, inspector: Inspector | None) -> StoredBlob:
+        """Hash and judge a small file, then store it (a refused one is never stored)."""
+        metadata = inspector.inspect(data).metadata_bytes if inspector is not None else None
+        self.objects.put_blocking(key, data)
+        md5 = hashlib.md5(data, usedforsecurity=False)
+        return StoredBlob(len(data), hashlib.sha256(data).hexdigest(), md5.hexdigest(),
+                          hashlib.blake2b(data, digest_size=32).hexdigest(), metadata)
+
+    async def _put_stream(self, key: str, content: _Replayed, limit: int, inspector: Inspector | None) -> StoredBlob:
         reader = _HashingReader(content, asyncio.get_running_loop(), limit, inspector)
         try:
             await asyncio.to_thread(self.objects.put_stream_blocking, key, reader, self.part_size)
