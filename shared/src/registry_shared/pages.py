@@ -190,10 +190,11 @@ class PageBuilder:
         known = file if file is not None and file.state is FileState.INSTALLABLE else None
         recall = True  # use the documents this builder wrote last (a pass after a conflict reads every one)
         for attempt in range(MAX_PASSES):
-            recalled = self._recall(keys, name) if recall else {}
+            recalled = self._recall(keys) if recall else {}
             # A remembered index without the name: the name is new to that scope, so its page is taken to be
             # absent, unread; a guess the write checks (it inserts, which fails if the page exists).
-            guessed = {page_key(s.kind, s.id, name) for s in scopes if page_key(s.kind, s.id) in recalled}
+            guessed = {page_key(s.kind, s.id, name) for s in scopes
+                       if name not in recalled.get(page_key(s.kind, s.id), {"names": [name]})["names"]}
             trusted = recalled.keys() | guessed
             reading = [key for key in keys if key not in trusted]
             doc: StoredFile | None
@@ -217,10 +218,15 @@ class PageBuilder:
                 wanted = _page_fields(scope, name, *added)
                 if not _same(page, wanted):  # equal only when a redelivery finds its entry listed
                     writes.append((page_key(scope.kind, scope.id, name), page, wanted))
-                index = stored.get(page_key(scope.kind, scope.id))
+                index_key = page_key(scope.kind, scope.id)
+                index = stored.get(index_key)
                 if index is None or name not in index.get("names", []):
                     names = sorted({*(index or {}).get("names", []), name})
-                    writes.append((page_key(scope.kind, scope.id), index, _index_fields(scope, names)))
+                    writes.append((index_key, index, _index_fields(scope, names)))
+                elif index_key in recalled:
+                    # Remembered and listing the name: written again as it is, so that its compare-and-swap
+                    # checks it in the same round trip (a read would cost one more before the writes).
+                    writes.append((index_key, index, _index_fields(scope, index["names"])))
             if trusted - {key for key, _, _ in writes}:
                 # A remembered or guessed document is trusted only through the compare-and-swap of a write:
                 # read it instead.
@@ -248,12 +254,11 @@ class PageBuilder:
             return scopes, announce is not None
         raise PagesUnstable(f"simple documents of project {project_id} did not settle")
 
-    def _recall(self, keys: Sequence[str], name: str) -> dict[str, dict[str, Any]]:
-        """The remembered documents among `keys` that a pass indexing `name` will write: every page (unless
-        a redelivery finds its entry listed; the pass then reads it), and each index that does not list
-        `name`. An index that lists it would not be written, so nothing would check it is still current."""
-        return {key: doc for key in keys if (doc := self._pages.get(key)) is not None
-                and name not in doc.get("names", ())}
+    def _recall(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The remembered documents among `keys`. A pass writes each one it uses, so each is checked by its
+        compare-and-swap: every page (unless a redelivery finds its entry listed; the pass then reads it),
+        each index that does not list the name, and each that does, written again unchanged."""
+        return {key: doc for key in keys if (doc := self._pages.get(key)) is not None}
 
     def _remember(self, key: str, doc: dict[str, Any] | None) -> None:
         """Keep the document this builder just wrote (None: forget it), the most recent `remember_pages`."""
