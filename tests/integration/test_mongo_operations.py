@@ -16,6 +16,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReturnDo
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.mongo import ID_BLOCKS, INDEXES, Mongo
 from tests.support.servers import BackingServices, unique_suffix
 
@@ -174,6 +175,29 @@ async def test_next_id_is_unique_under_concurrency_from_two_clients(backing_serv
         files = await asyncio.gather(*(m.next_id("files") for _ in range(block + 5) for m in (first, second)))
         assert len(set(files)) == len(files) and max(files) <= 4 * block
         assert (await first.db.counters.find_one({"_id": "files"}))["seq"] == 4 * block  # two blocks each
+    finally:
+        await first.client.drop_database(name)
+        await first.close()
+        await second.close()
+
+
+async def test_audit_records_of_two_workers_are_listed_newest_first(backing_services) -> None:
+    """Two workers take audit ids in blocks, so a later record may have a smaller id: the listing goes by
+    `created_at` (then `id`), and each record keeps the id it was given."""
+    name = f"ops_{unique_suffix()}"
+    first, second = Mongo.connect(backing_services.mongodb_url, name), Mongo.connect(backing_services.mongodb_url, name)
+    try:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        written = []
+        for n, mongo in enumerate([first, second, first, second]):  # the second's block comes after the first's
+            record = {"event_name": "package_published", "created_at": start + timedelta(seconds=n)}
+            written.append(await GovernanceRepository(mongo).insert_record(f"m{n}", record, ["project:1"]))
+        assert [r["id"] for r in written] == [1, 1 + ID_BLOCKS["audit_events"], 2, 2 + ID_BLOCKS["audit_events"]]
+        listed, total = await GovernanceRepository(first).records("project:1", created_after=None,
+                                                                   created_before=None, event_name=None,
+                                                                   skip=0, limit=10)
+        assert total == 4
+        assert [r["id"] for r in listed] == [r["id"] for r in reversed(written)]
     finally:
         await first.client.drop_database(name)
         await first.close()

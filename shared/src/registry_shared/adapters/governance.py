@@ -141,7 +141,9 @@ class GovernanceRepository:
         if window:
             query["created_at"] = window
         total = await self.mongo.audit_events.count_documents(query)
-        cursor = self.mongo.audit_events.find(query).sort("id", DESCENDING).skip(skip).limit(limit)
+        # Newest first by time: ids come from per-process blocks, so two workers' ids interleave.
+        cursor = self.mongo.audit_events.find(query).sort([("created_at", DESCENDING), ("id", DESCENDING)])
+        cursor = cursor.skip(skip).limit(limit)
         return [_public(doc) async for doc in cursor], total
 
     async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:

@@ -32,15 +32,16 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "packages": [([("project_id", ASCENDING), ("name", ASCENDING), ("version", ASCENDING)], {"unique": True})],
     # Governance (SPEC §10, registry_shared.adapters.governance).
     "protection_rules": [([("project_id", ASCENDING), ("pattern_lower", ASCENDING)], {"unique": True})],
-    # Listed newest first by `id`, without an index on it: nx-27017 0.8.1 did not list one created beside this
-    # (test_the_adapters_indexes_apply_twice), so the sort reads the scope's records.
+    # Listed newest first (`created_at`, then `id`), without an index on them: nx-27017 0.8.1 did not list one
+    # created beside this (test_the_adapters_indexes_apply_twice), so the sort reads the scope's records.
     "audit_events": [([("scopes", ASCENDING)], {})],
     "hooks": [([("scope", ASCENDING)], {})],
 }
 # Sequences taken from MongoDB this many ids at a time (one round trip per block, not per id), for the ids
-# minted on the upload path. Ids stay unique, not gapless, and are not in time order across processes
-# (nothing orders by them but ties; a page's earliest spelling of a release goes by `created_at`).
-ID_BLOCKS: dict[str, int] = {"files": 64, "packages": 64}
+# minted on the upload path (an audit record per upload too). Ids stay unique, not gapless, and are not in
+# time order across processes (nothing orders by them but ties: a page's earliest spelling of a release goes
+# by `created_at`, and so do audit records, newest first).
+ID_BLOCKS: dict[str, int] = {"files": 64, "packages": 64, "audit_events": 64}
 
 
 @dataclass
