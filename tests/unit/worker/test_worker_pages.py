@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
 from registry_shared.events import Scope
@@ -121,6 +123,18 @@ def test_stored_lists_are_packed_and_unpacked_to_what_was_written() -> None:
     index = {"_id": "group:3", "names": ["demo", "ünïcode"]}
     assert unpacked({"_id": "group:3", **packed({"names": index["names"]})}) == index
     assert ScopeIndexDoc.from_doc({"_id": "group:3", **packed({"names": index["names"]})}).names == ("demo", "ünïcode")
+
+
+def test_packed_lists_are_the_bytes_the_standard_library_wrote() -> None:
+    """Packed with orjson, the same compact JSON the earlier version wrote with `json` (so documents of both
+    versions, and replicas of both, read each other's)."""
+    files, _ = add_entry(None, file_entry(doc(1, "démo-1.0.tar.gz", "1.0", "1", requires_python=">=3.8",
+                                              yanked="bad build")))
+    for field, value in (("files", files), ("names", ["demo", "ünïcode", "日本"])):
+        stored = packed({field: value})[f"{field}_z"]
+        assert zlib.decompress(stored) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        legacy = {"_id": "x", f"{field}_z": zlib.compress(json.dumps(value).encode())}  # escaped non-ASCII too
+        assert unpacked(legacy)[field] == value
 
 
 def test_a_document_written_before_packing_is_read_as_it_is() -> None:

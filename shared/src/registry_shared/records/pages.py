@@ -6,16 +6,18 @@ once per change and caches the result. Every write stamps a fresh random `rev` (
 The lists of a document (a page's `files`, an index's `names`) are stored packed, each as one field of
 zlib-compressed compact JSON (`files_z`, `names_z`): nx-27017's cost of reading and writing a document grows
 with its nested elements, not its bytes (a page of 300 files: 8 ms to read and write as a list, under 2 ms
-packed). `packed` and `unpacked` convert at the storage boundary, so everything above works on plain lists;
+packed). The JSON is orjson's (the same bytes as the standard library's compact, non-ASCII form, which wrote
+the earlier documents; 0.06 ms for 300 files instead of 1 ms). `packed` and `unpacked` convert at the storage boundary, so everything above works on plain lists;
 a document written before packing (a plain list) is read as it is and packed by its next write.
 """
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from ..domain.simple import FileEntry
 from .times import stored_time
@@ -36,8 +38,7 @@ def packed(fields: dict[str, Any]) -> dict[str, Any]:
     stored = {k: v for k, v in fields.items() if k not in PACKED_FIELDS}
     for plain, packed_field in PACKED_FIELDS.items():
         if plain in fields:
-            text = json.dumps(fields[plain], separators=(",", ":"), ensure_ascii=False)
-            stored[packed_field] = zlib.compress(text.encode(), _ZLIB_LEVEL)
+            stored[packed_field] = zlib.compress(orjson.dumps(fields[plain]), _ZLIB_LEVEL)
     return stored
 
 
@@ -51,7 +52,7 @@ def unpacked(doc: dict[str, Any]) -> dict[str, Any]:
     plain = {k: v for k, v in doc.items() if k not in PACKED_FIELDS.values()}
     for field, packed_field in PACKED_FIELDS.items():
         if packed_field in doc and field not in doc:
-            plain[field] = json.loads(zlib.decompress(doc[packed_field]))
+            plain[field] = orjson.loads(zlib.decompress(doc[packed_field]))
     return plain
 
 
