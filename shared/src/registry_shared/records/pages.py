@@ -7,8 +7,9 @@ The lists of a document (a page's `files`, an index's `names`) are stored packed
 zlib-compressed compact JSON (`files_z`, `names_z`): nx-27017's cost of reading and writing a document grows
 with its nested elements, not its bytes (a page of 300 files: 8 ms to read and write as a list, under 2 ms
 packed). The JSON is orjson's (the same bytes as the standard library's compact, non-ASCII form, which wrote
-the earlier documents; 0.06 ms for 300 files instead of 1 ms). `packed` and `unpacked` convert at the storage boundary, so everything above works on plain lists;
-a document written before packing (a plain list) is read as it is and packed by its next write.
+the earlier documents; 0.06 ms for 300 files instead of 1 ms). `packed` and `unpacked` convert at the
+storage boundary, so everything above works on plain lists; a document written before packing (a plain
+list) is read as it is and packed by its next write.
 """
 from __future__ import annotations
 
