@@ -158,6 +158,23 @@ class IndexApplied(Event):
     replica: str
 
 
+class ReplicaJoined(Event):
+    """A replica that answers announcements (`replicas.AWAITED_ROLES`) registered its first heartbeat: those
+    who keep a view of the live replicas (`replicas.ReplicaView`) wait for it from now on."""
+
+    kind: ClassVar[str] = "replica.joined"
+    replica: str
+    role: str
+
+
+class ReplicaLeft(Event):
+    """A replica removed its heartbeat as it stopped: no longer waited for."""
+
+    kind: ClassVar[str] = "replica.left"
+    replica: str
+    role: str
+
+
 class TokenRevoked(Event):
     """A credential stopped being valid (revoked, expired by hand, job finished): drop cached lookups."""
 
@@ -317,7 +334,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, IndexApplied,
                 TokenRevoked, AccessChanged, FileDeleted, PackageYanked, PackageUnyanked, PackageDeleted,
                 ProtectionRuleChanged, TokenCreated, PolicyChanged, PackageStatusChanged, AuditRecorded,
-                WebhookDelivery, DownloadsCounted)
+                WebhookDelivery, DownloadsCounted, ReplicaJoined, ReplicaLeft)
 }
 
 

@@ -20,6 +20,11 @@ Liveness: each replica records a heartbeat in MongoDB (`replicas`, with its role
 renews it every HEARTBEAT_S and removes it when it stops; one that stops renewing is no longer waited for
 after STALE_S. The wait is bounded (`INDEX_APPLIED_TIMEOUT`): a replica that is alive but does not answer
 is logged and passed over, so a stuck replica slows announcements down but never blocks them.
+
+Announcers look the live replicas up in MongoDB as they publish, but for the metadata-worker's, which
+announce every upload: it keeps a `ReplicaView`, read from MongoDB at start and every HEARTBEAT_S, and
+told at once of each replica that joins or leaves (`replica.joined` / `replica.left`, which `heartbeat`
+publishes after the first beat and after the last), so an upload's announcement costs no lookup.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,11 +49,14 @@ from .events import (
     IndexChanged,
     PackageStatusChanged,
     PolicyChanged,
+    ReplicaJoined,
+    ReplicaLeft,
     TokenRevoked,
     parse_event,
 )
 from .logging import get_logger
 from .tasks import running
+from .topology import REPLICA_VIEW_BINDINGS
 
 log = get_logger()
 
@@ -68,6 +76,7 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
 # Rare administrative changes whose caller must find them applied everywhere (SPEC §9 "by the time its PUT
 # returns"): worth a longer bounded wait than an upload's INDEX_APPLIED_TIMEOUT when replicas are busy.
 MIN_WAIT_S: dict[type[Event], float] = {PolicyChanged: 15.0, PackageStatusChanged: 15.0}
+_VIEWED_ROLES = sorted({role for roles in AWAITED_ROLES.values() for role in roles})
 
 
 class ReplicaRegistry:
@@ -85,17 +94,25 @@ class ReplicaRegistry:
         await self.collection.delete_one({"_id": replica})
 
     async def live(self, roles: tuple[str, ...] = (ROLE,)) -> set[str]:
+        return set(await self.seen(roles))
+
+    async def seen(self, roles: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+        """The replicas of `roles` that beat within STALE_S: id -> (role, last beat)."""
+        roles = list(roles)
         since = datetime.now(UTC) - timedelta(seconds=self.stale_s)
-        query = {"role": roles[0] if len(roles) == 1 else {"$in": list(roles)}, "seen_at": {"$gt": since}}
-        return {doc["_id"] async for doc in self.collection.find(query)}
+        query = {"role": roles[0] if len(roles) == 1 else {"$in": roles}, "seen_at": {"$gt": since}}
+        return {doc["_id"]: (doc["role"], doc["seen_at"]) async for doc in self.collection.find(query)}
 
 
 @contextlib.asynccontextmanager
 async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEARTBEAT_S,
-                    role: str = ROLE) -> AsyncIterator[None]:
+                    role: str = ROLE, broker: Broker | None = None) -> AsyncIterator[None]:
     """Beat now and every `every` seconds while the block runs (the replica already consumes its queue);
-    leave the registry afterwards. A failed beat is logged; the next one may succeed."""
+    leave the registry afterwards. A failed beat is logged; the next one may succeed. With `broker`, the
+    first beat and the leaving are published too (`replica.joined`, `replica.left`: `ReplicaView`)."""
     await registry.beat(replica, role)
+    if broker is not None:
+        await _tell(broker, ReplicaJoined(replica=replica, role=role))
 
     async def renew() -> None:
         while True:
@@ -111,6 +128,94 @@ async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEAR
     finally:
         with contextlib.suppress(Exception):
             await registry.leave(replica)
+        if broker is not None:
+            await _tell(broker, ReplicaLeft(replica=replica, role=role))
+
+
+async def _tell(broker: Broker, event: Event) -> None:
+    """Best effort: a view that misses it catches up from MongoDB within HEARTBEAT_S (a replica that
+    left: within STALE_S, as it would after a crash)."""
+    try:
+        await broker.publish(event, None)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("replica_change_not_published", kind=event.kind, error=type(exc).__name__)
+
+
+class ReplicaView:
+    """The live replicas as this process last heard, for announcing without a lookup.
+
+    Read from MongoDB when started and every `every` seconds; a `replica.joined` adds a replica at once, a
+    `replica.left` removes it at once (and a read from before it, still holding its last beat, does not
+    bring it back). A replica found by neither is dropped once its last beat is STALE_S old, as a lookup
+    would drop it. Start it with `running(broker)`: its queue is subscribed before the first read, so no
+    replica joins unseen in between."""
+
+    def __init__(self, registry: ReplicaRegistry, every: float = HEARTBEAT_S) -> None:
+        self.registry = registry
+        self.every = every
+        self._seen: dict[str, tuple[str, datetime]] = {}
+        self._left: dict[str, datetime] = {}  # replica -> when it said it left
+        self._changed = asyncio.Condition()
+
+    def live(self, roles: Iterable[str]) -> set[str]:
+        since = datetime.now(UTC) - timedelta(seconds=self.registry.stale_s)
+        wanted = set(roles)
+        return {replica for replica, (role, at) in self._seen.items() if role in wanted and at > since}
+
+    async def wait_for(self, check: Callable[[ReplicaView], bool]) -> None:
+        """Return once `check(self)` holds (it is tried again after each change)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: check(self))
+
+    async def refresh(self) -> None:
+        found = await self.registry.seen(_VIEWED_ROLES)
+        since = datetime.now(UTC) - timedelta(seconds=self.registry.stale_s)
+        self._left = {replica: at for replica, at in self._left.items() if at > since}
+        self._seen = {replica: seen for replica, seen in self._seen.items() if seen[1] > since}
+        for replica, (role, at) in found.items():
+            if replica in self._left and at <= self._left[replica]:
+                continue  # its last beat, read before it left
+            known = self._seen.get(replica)
+            self._seen[replica] = (role, max(at, known[1]) if known is not None else at)
+        await self._notify()
+
+    async def apply(self, event: Event) -> None:
+        if isinstance(event, ReplicaJoined):
+            self._left.pop(event.replica, None)
+            self._seen[event.replica] = (event.role, datetime.now(UTC))
+        elif isinstance(event, ReplicaLeft):
+            self._seen.pop(event.replica, None)
+            self._left[event.replica] = datetime.now(UTC)
+        await self._notify()
+
+    @contextlib.asynccontextmanager
+    async def running(self, broker: Broker) -> AsyncIterator[ReplicaView]:
+        queue = await broker.declare_private_queue(REPLICA_VIEW_BINDINGS)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            async with message.process(requeue=False, ignore_processed=True):
+                try:
+                    await self.apply(parse_event(message.type, message.body))
+                except ValueError as exc:
+                    log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
+
+        await broker.consume(queue, on_message)
+        await self.refresh()
+
+        async def refresh_often() -> None:
+            while True:
+                await asyncio.sleep(self.every)
+                try:
+                    await self.refresh()
+                except Exception as exc:  # noqa: BLE001 - MongoDB away: the view keeps what it heard
+                    log.warning("replica_view_refresh_failed", error=type(exc).__name__)
+
+        async with running(refresh_often()):
+            yield self
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
 
 async def acknowledge(broker: Broker, message: AbstractIncomingMessage, replica: str) -> None:
@@ -159,10 +264,12 @@ class Announcer:
     """Publishes events; one that changes replicas' caches (AWAITED_ROLES) returns once every live replica
     of those roles has applied it."""
 
-    def __init__(self, broker: Broker, registry: ReplicaRegistry, timeout: float) -> None:
+    def __init__(self, broker: Broker, registry: ReplicaRegistry, timeout: float,
+                 view: ReplicaView | None = None) -> None:
         self.broker = broker
         self.registry = registry
         self.timeout = timeout
+        self.view = view  # whom `publish_for` names, without a lookup (None: looked up in MongoDB)
         self.reply_to = ""
         self._waiting: dict[str, _Wait] = {}
 
@@ -212,11 +319,16 @@ class Announcer:
         """Publish `event` (one of AWAITED_ROLES) with its answers addressed to the queue `answers_to`, whose
         process waits for them (an `AnswerBook`); return whom it must wait for. Does not wait itself.
 
-        The replicas are looked up while the event is on its way, as `announce` does."""
+        The replicas are this process's view's once the broker has the event (every replica it had heard
+        of by then), or looked up while the event is on its way, as `announce` does."""
         message_id = uuid.uuid4().hex
-        live, _ = await asyncio.gather(
-            self.registry.live(AWAITED_ROLES[type(event)]),
-            self.broker.publish(event, correlation_id, message_id=message_id, reply_to=answers_to))
+        roles = AWAITED_ROLES[type(event)]
+        publishing = self.broker.publish(event, correlation_id, message_id=message_id, reply_to=answers_to)
+        if self.view is not None:
+            await publishing
+            live = self.view.live(roles)
+        else:
+            live, _ = await asyncio.gather(self.registry.live(roles), publishing)
         return Awaited(message_id=message_id, replicas=tuple(sorted(live)))
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:

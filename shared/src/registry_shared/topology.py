@@ -18,7 +18,8 @@ nothing here touches the broker.
 - `<exchange>.downloads`: metadata-worker's download counter, bound to `downloads.counted`.
 - Private (exclusive, auto-deleted, broker-named) queues: every index-api replica's, bound to
   `INDEX_REPLICA_BINDINGS`; every upload-api replica's, bound to `verdict_bindings(reply_to)` and
-  `CREDENTIAL_BINDINGS`. `index.applied` answers go to the asker's private queue through the default
+  `CREDENTIAL_BINDINGS`; every metadata-worker's replica view, bound to `REPLICA_VIEW_BINDINGS`.
+  `index.applied` answers go to the asker's private queue through the default
   exchange (routing key = that queue's name), so they need no name here.
 """
 from __future__ import annotations
@@ -38,6 +39,8 @@ from .events import (
     PackageYanked,
     PolicyChanged,
     ProtectionRuleChanged,
+    ReplicaJoined,
+    ReplicaLeft,
     TokenCreated,
     TokenRevoked,
     WebhookDelivery,
@@ -51,6 +54,8 @@ CREDENTIAL_BINDINGS: tuple[str, ...] = (TokenRevoked.kind, AccessChanged.kind)
 # Supply-chain policy (SPEC §9): index-api filters pages and downloads by it, upload-api refuses by it.
 POLICY_BINDINGS: tuple[str, ...] = (PolicyChanged.kind, PackageStatusChanged.kind)
 INDEX_REPLICA_BINDINGS: tuple[str, ...] = (IndexChanged.kind, *CREDENTIAL_BINDINGS, *POLICY_BINDINGS)
+# A process that keeps a view of the live replicas (the metadata-worker, for uploads' announcements).
+REPLICA_VIEW_BINDINGS: tuple[str, ...] = (ReplicaJoined.kind, ReplicaLeft.kind)
 VERDICT_KINDS: tuple[str, ...] = (DistributionIndexed.kind, DistributionRejected.kind)
 # Verdicts are routed `<kind>.<replica>` (or the bare kind): `#` matches both.
 AUDIT_BINDINGS: tuple[str, ...] = (

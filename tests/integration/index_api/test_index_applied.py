@@ -9,7 +9,7 @@ import structlog
 
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.events import IndexChanged, Scope
-from registry_shared.replicas import Announcer, ReplicaRegistry
+from registry_shared.replicas import Announcer, ReplicaRegistry, ReplicaView
 from tests.integration.index_api.index_support import Seeder
 
 
@@ -88,3 +88,28 @@ async def test_a_replica_beats_while_serving_and_leaves_when_stopped(make_client
     assert replica.startswith(f"{index_settings.replica_id}-")  # REPLICA_ID and a suffix unique per process
     await client.close()
     assert await registry.live() == set()
+
+
+async def test_a_replica_view_hears_replicas_join_and_leave_at_once(make_client, broker, mongo: Mongo) -> None:
+    """The metadata-worker's view of the live replicas (ReplicaView): a replica is in it as soon as it beats
+    (`replica.joined`) and out as soon as it stops (`replica.left`), not a heartbeat later; and an
+    upload's announcement names the view's replicas without looking them up."""
+    async with ReplicaView(ReplicaRegistry(mongo), every=3600).running(broker) as view:  # no timed refresh here
+        assert view.live(["index-api"]) == set()
+        client = await make_client()
+        (replica,) = await ReplicaRegistry(mongo).live()
+        await view.wait_for(lambda v: v.live(["index-api"]) == {replica})
+
+        class NoLookup(ReplicaRegistry):
+            async def seen(self, roles):  # type: ignore[no-untyped-def]
+                raise AssertionError("looked up")
+
+        announcer = Announcer(broker, NoLookup(mongo), 5, view=view)
+        awaited = await announcer.publish_for(IndexChanged(scopes=[Scope(kind="project", id=1)]), "corr-view",
+                                              "answers-queue-of-nobody")
+        assert awaited.replicas == (replica,) and awaited.message_id
+
+        await client.close()
+        await view.wait_for(lambda v: v.live(["index-api"]) == set())
+        await view.refresh()  # a read from MongoDB does not bring back a replica that left
+        assert view.live(["index-api"]) == set()

@@ -83,7 +83,7 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     announcer = Announcer(broker, registry, app[SETTINGS].index_applied_timeout)
     await announcer.start()
     app[ANNOUNCER] = announcer
-    async with heartbeat(registry, replica):
+    async with heartbeat(registry, replica, broker=broker):
         yield
 
 

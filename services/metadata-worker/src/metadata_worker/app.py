@@ -15,7 +15,7 @@ from registry_shared.adapters.packages import PackageRepository
 from registry_shared.events import AuditRecorded, DownloadsCounted, Event, WebhookDelivery
 from registry_shared.governance.audit import BUILDERS
 from registry_shared.pages import PageBuilder
-from registry_shared.replicas import Announcer, ReplicaRegistry
+from registry_shared.replicas import Announcer, ReplicaRegistry, ReplicaView
 from registry_shared.topology import (
     AUDIT_BINDINGS,
     DOWNLOAD_BINDINGS,
@@ -39,6 +39,7 @@ from .settings import WorkerSettings
 
 __all__ = ["BROKER", "CONSUMER", "GOVERNANCE_CONSUMERS", "MONGO", "STORE", "create_app", "retry_policy"]
 CONSUMER = web.AppKey("consumer", Consumer)
+REPLICA_VIEW = web.AppKey("replica_view", ReplicaView)
 # Simple documents the page builder keeps as it wrote them (the next file of a name then reads none of its
 # pages, the next new name none of the indexes): a 300-version page is ~110 KB, so at most a few MB.
 REMEMBERED_PAGES = 32
@@ -57,10 +58,17 @@ def retry_policy(settings: WorkerSettings) -> RetryPolicy:
 def create_app(settings: WorkerSettings) -> web.Application:
     app = create_base_app("metadata-worker")
 
+    async def view_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The live index-api and web replicas, for announcing uploads without a lookup (ReplicaView)."""
+        async with ReplicaView(ReplicaRegistry(app[MONGO])).running(app[BROKER]) as view:
+            app[REPLICA_VIEW] = view
+            yield
+
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         packages = PackageRepository(app[MONGO])
         distributions = S3Distributions(app[STORE], threads=settings.worker_prefetch)
-        announcer = Announcer(app[BROKER], ReplicaRegistry(app[MONGO]), settings.index_applied_timeout)
+        view = app[REPLICA_VIEW]
+        announcer = Announcer(app[BROKER], view.registry, settings.index_applied_timeout, view=view)
         await announcer.start()
         publisher = WorkerPublisher(app[BROKER], worker_queue(settings.amqp_exchange), announcer)
         pages = PageBuilder(app[MONGO], packages, remember_pages=REMEMBERED_PAGES)
@@ -115,5 +123,5 @@ def create_app(settings: WorkerSettings) -> web.Application:
         await hooks.close()
 
     app.cleanup_ctx.extend([mongo_context(settings, ensure_indexes=True), store_context(settings, ensure_bucket=True),
-                            broker_context(settings), governance_ctx, consumer_ctx])
+                            broker_context(settings), governance_ctx, view_ctx, consumer_ctx])
     return app

@@ -87,5 +87,5 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ACCESS] = access
     app[CATALOG] = WebCatalog(catalog, access, uses, settings.registry_external_url)
     app[SESSIONS] = Sessions(MongoSessions(mongo), settings.web_session_ttl)
-    async with heartbeat(registry, replica, role=WEB_ROLE):
+    async with heartbeat(registry, replica, role=WEB_ROLE, broker=broker):
         yield

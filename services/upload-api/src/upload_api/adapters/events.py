@@ -49,7 +49,7 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
                                         applied=partial(acknowledge, broker, replica=replica)))
     if broker.connection is not None:
         broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies, others))
-    async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE):
+    async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE, broker=broker):
         yield
 
 
