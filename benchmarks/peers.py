@@ -72,8 +72,8 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3
         return 0, b"", {}
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, KiB."""
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -81,17 +81,37 @@ def tree_rss_kib(pid: int) -> int:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, KiB."""
+    total = 0
+    for current in _tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             continue
-        todo.extend(children.get(current, []))
     return total
+
+
+def tree_cpu_ms(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its living descendants, ms."""
+    ticks = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -230,6 +250,13 @@ class Server:
 
     def pids(self) -> list[int]:
         return [p.popen.pid for p in self.processes if p.alive()]
+
+    def process_pids(self) -> dict[str, int]:
+        return {p.name: p.popen.pid for p in self.processes if p.alive()}
+
+    def cpu_ms_by_process(self) -> dict[str, float]:
+        """CPU used so far by each of the server's processes (with its descendants), ms."""
+        return {name: tree_cpu_ms(pid) for name, pid in self.process_pids().items()}
 
     def rss_mib(self) -> float:
         return sum(tree_rss_kib(pid) for pid in self.pids()) / 1024

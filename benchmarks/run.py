@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -60,6 +62,7 @@ from peers import (  # noqa: E402
     file_url,
     http_get,
     log,
+    tree_cpu_ms,
     twine_upload,
 )
 
@@ -144,15 +147,37 @@ def upload_corpus(server: Server, corpus: corpus_mod.Corpus, clients: int = 1) -
     seconds per group and in total."""
     user, password = server.credentials()
     times = {}
+    small_files, cpu_ms = 0, dict.fromkeys(server.process_pids(), 0.0)
     for group, files in corpus.groups.items():
         shares = [files[i::clients] for i in range(clients) if files[i::clients]]
+        before = _cpu_snapshot(server)
         started = time.perf_counter()
         with ThreadPoolExecutor(len(shares)) as pool:
             list(pool.map(lambda share: twine_upload(share, server.upload_url(), user, password), shares))
         times[group] = time.perf_counter() - started
+        if group != "big":  # where the time goes for the small files, most uploads
+            small_files += len(files)
+            for name, used in _cpu_snapshot(server).items():
+                cpu_ms[name] = cpu_ms.get(name, 0.0) + used - before.get(name, used)
         log(f"{server.name}: uploaded {len(files)} files ({group}) in {times[group]:.1f} s, {len(shares)} client(s)")
     times["total"] = sum(times.values())
+    if small_files:
+        log(f"{server.name}: CPU per small file uploaded (ms): " + ", ".join(
+            f"{name} {used / small_files:.1f}" for name, used in sorted(cpu_ms.items(), key=lambda kv: -kv[1])))
     return times
+
+
+def _cpu_snapshot(server: Server) -> dict[str, float]:
+    """CPU used so far (ms) by the server's processes, the broker (ours only; the machine's RabbitMQ) and
+    the twine processes that finished (this process's waited-for children)."""
+    used = server.cpu_ms_by_process()
+    if isinstance(server, OurRegistry):
+        broker = subprocess.run(["pgrep", "-o", "-x", "beam.smp"], capture_output=True, text=True).stdout.split()
+        if broker:
+            used["rabbitmq"] = tree_cpu_ms(int(broker[0]))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used["twine"] = (children.ru_utime + children.ru_stime) * 1000
+    return used
 
 
 def check_listed(server: Server, corpus: corpus_mod.Corpus) -> None:
