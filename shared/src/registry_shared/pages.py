@@ -30,19 +30,23 @@ too, after the writes, so it stands for the re-read even when it finds nothing l
 A builder may remember the documents it wrote last (`remember_pages`, the metadata-worker's): the next
 file of that name then skips reading its pages, and the next new name skips reading the indexes. That
 changes nothing above: a remembered document is a read like any other, used only for a compare-and-swap,
-which fails if anyone wrote the document since (its `rev` changed), and a pass that would not write it
-reads it instead. A page is recalled (a pass writes it, unless a redelivery finds its entry listed, and
-then it is read); an index is recalled only when it does not list the name being indexed (it is then
-written), never when it does: the upload would skip it, and a listing nobody checked (a deletion may have
-removed the name since) must not close the gap above. A name a remembered index does not list is new to
-that scope, so its page there is taken to be absent without reading it: the write is then an insert, a
-compare-and-swap against absence that fails if the page exists after all.
+which fails if anyone wrote the document since (its `rev` changed), so a pass writes every remembered
+document it uses: a page (unless a redelivery finds its entry listed; it is then read), an index that does
+not list the name, and one that does, written again unchanged. A name a remembered index does not list is
+new to that scope, so its page there is taken to be absent without reading it: the write is then an
+insert, a compare-and-swap against absence that fails if the page exists after all.
+
+The re-read is skipped when a first delivery's first pass worked only from documents remembered before
+its file became installable (`installed_at`), reading none: a deletion of the file can only begin after
+that, and its rebuild's first pass writes every index of the project's scopes, each of which this pass
+swaps, so one of this pass's swaps fails and the next pass reads the file again.
 """
 from __future__ import annotations
 
 import asyncio
 import bisect
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -145,6 +149,7 @@ class PageBuilder:
         # process that rarely writes the same documents).
         self.remember_pages = remember_pages
         self._pages: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._remembered_at: dict[str, float] = {}  # key -> time.monotonic() when written
         # A project's ancestors are set when it is created and never change (there is no project transfer):
         # remembered, so indexing a file does not look them up each time.
         self._ancestors: dict[int, dict[str, Any]] = {}
@@ -162,7 +167,7 @@ class PageBuilder:
         return project
 
     async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None,
-                         announce: Announce | None = None) -> list[Scope]:
+                         announce: Announce | None = None, installed_at: float | None = None) -> list[Scope]:
         """List one newly installable file: its entry on the page of `name`, and `name` in the index, in each
         of the project's scopes. Returns the scopes, for the `index.changed` event.
 
@@ -173,16 +178,19 @@ class PageBuilder:
         `announce`: called with the scopes once the documents are written (and again after a rebuild), so
         the re-read after the writes overlaps the announcement; when it returns, the last call has.
 
+        `installed_at`: when (`time.monotonic()`) the caller began making `file` installable, for a first
+        delivery: a first pass working only from documents remembered before then needs no re-read.
+
         Falls back to `rebuild_scopes` when the file is no longer installable, or when another file spells
         the same release differently (which spelling a page shows depends on every file of the release).
         """
-        scopes, announced = await self._index_file(project_id, file_id, name, file, announce)
+        scopes, announced = await self._index_file(project_id, file_id, name, file, announce, installed_at)
         if announce is not None and not announced:
             await announce(scopes)
         return scopes
 
     async def _index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None,
-                          announce: Announce | None) -> tuple[list[Scope], bool]:
+                          announce: Announce | None, installed_at: float | None) -> tuple[list[Scope], bool]:
         """index_file's work: (the scopes, whether `announce` was called with them)."""
         project = await self._project(project_id)
         scopes = scopes_of(project)
@@ -197,6 +205,9 @@ class PageBuilder:
                        if name not in recalled.get(page_key(s.kind, s.id), {"names": [name]})["names"]}
             trusted = recalled.keys() | guessed
             reading = [key for key in keys if key not in trusted]
+            # Every document known from before the file was installable: a deletion would fail a swap.
+            settled = (known is not None and installed_at is not None and not reading
+                       and all(self._remembered_at[key] < installed_at for key in recalled))
             doc: StoredFile | None
             if known is not None:
                 fresh, doc = await self.packages.get_pages(reading), known
@@ -243,6 +254,10 @@ class PageBuilder:
                 if not any(key in trusted for (key, _, _), ok in zip(writes, done, strict=True) if not ok):
                     await _back_off(attempt)  # another writer, not a document remembered from before it
                 continue
+            if settled:
+                if announce is not None:
+                    await announce(scopes)
+                return scopes, announce is not None
             # A deletion that marked the file after our read may have found nothing to change yet: read the
             # file again (while the change is announced, if we announce it), and if so, rebuild.
             if announce is None:
@@ -263,11 +278,14 @@ class PageBuilder:
     def _remember(self, key: str, doc: dict[str, Any] | None) -> None:
         """Keep the document this builder just wrote (None: forget it), the most recent `remember_pages`."""
         self._pages.pop(key, None)
+        self._remembered_at.pop(key, None)
         if doc is None or self.remember_pages <= 0:
             return
         self._pages[key] = doc
+        self._remembered_at[key] = time.monotonic()
         while len(self._pages) > self.remember_pages:
-            self._pages.popitem(last=False)
+            oldest, _ = self._pages.popitem(last=False)
+            self._remembered_at.pop(oldest, None)
 
     async def rebuild_scopes(self, project: dict[str, Any], names: Sequence[str]) -> list[Scope]:
         """Recompute the pages of `names` and their presence in the index of the project and each ancestor
@@ -303,6 +321,8 @@ class PageBuilder:
                 present = {name for name, files in listed.items() if files}
                 names_now = sorted((set((index or {}).get("names", [])) - set(names)) | present)
                 wanted = _index_fields(scope, names_now)
+                # Written on the first pass even when unchanged: an upload that skips reading its file again
+                # (index_file's `installed_at`) relies on a deletion changing every index's `rev`.
                 if first or not _same(index, wanted):
                     changed = True
                     self._remember(page_key(scope.kind, scope.id), None)

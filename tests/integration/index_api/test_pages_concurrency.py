@@ -4,6 +4,7 @@ rebuild from the files."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,12 +107,23 @@ class ReadingRepository(PackageRepository):
         return await super().get_pages(keys)
 
 
+class CheckingBuilder(PageBuilder):
+    """The real builder, counting its reads of the file after the writes."""
+
+    rereads = 0
+
+    async def _installable_file(self, file_id: int) -> StoredFile | None:
+        self.rereads += 1
+        return await super()._installable_file(file_id)
+
+
 async def upload(seed: Seeder, builder: PageBuilder, project: dict[str, Any], name: str, version: str) -> None:
     """A file made installable and indexed by `builder`, as the metadata-worker does."""
+    installed_at = time.monotonic()
     await seed.add_file(project, f"{name}-{version}.tar.gz", f"{name}{version}".encode(), name=name, version=version)
     doc = await seed.packages.find_file(project["_id"], f"{name}-{version}.tar.gz")
     assert doc is not None
-    await builder.index_file(project["_id"], doc.id, name, doc)
+    await builder.index_file(project["_id"], doc.id, name, doc, installed_at=installed_at)
 
 
 async def test_a_new_name_uses_the_remembered_indexes_without_reading_them(seed: Seeder) -> None:
@@ -191,3 +203,47 @@ async def test_a_remembered_index_listing_the_name_that_a_deletion_changed_is_re
     assert not indexes & set(first) and indexes <= set(second)  # trusted first, read once that failed
     assert (await stored_documents(seed))[page_key("project", project["_id"])] == ["back"]
     assert await stored_documents(seed) == await expected_documents(seed, [project])
+
+
+async def test_a_first_pass_from_documents_remembered_before_the_file_was_installable_reads_nothing_after(
+        seed: Seeder) -> None:
+    """Every document the pass swaps was remembered before the file became installable (`installed_at`): a
+    deletion of the file would fail one of the swaps, so the file is not read again after the writes."""
+    builder = CheckingBuilder(seed.mongo, ReadingRepository(seed.mongo), remember_pages=8)
+    await seed.group("quick", "public")
+    project = await seed.project("quick/app", "public")
+    await upload(seed, builder, project, "fast", "1.0")
+    assert builder.rereads == 1  # the first file of the project: its documents were read, not remembered
+    await upload(seed, builder, project, "fast", "2.0")
+    await upload(seed, builder, project, "other", "1.0")  # a new name: the indexes remembered, its pages guessed
+    assert builder.rereads == 1
+    assert await stored_documents(seed) == await expected_documents(seed, [project])
+
+
+async def test_a_deletion_after_the_file_became_installable_fails_a_swap_of_a_pass_that_does_not_read_again(
+        seed: Seeder) -> None:
+    """The file is deleted (and its scopes rebuilt) between becoming installable and being indexed, by a
+    builder that remembered every document from before: its swaps fail, the next pass finds the file gone,
+    and the documents end as the files say (the file not listed)."""
+    projects: list[dict[str, Any]] = []
+    for name, guessed in (("known", False), ("newname", True)):
+        builder = CheckingBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+        deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
+        await seed.group(f"race-{name}", "public")
+        project = await seed.project(f"race-{name}/app", "public")
+        projects.append(project)
+        await upload(seed, builder, project, "first", "1.0")
+        if not guessed:
+            await upload(seed, builder, project, name, "1.0")
+        installed_at = time.monotonic()
+        await seed.add_file(project, f"{name}-2.0.tar.gz", b"doomed" + name.encode(), name=name, version="2.0")
+        doomed = await seed.packages.find_file(project["_id"], f"{name}-2.0.tar.gz")
+        assert doomed is not None
+        await seed.mongo.distributions.update_one({"_id": doomed.id}, {"$set": {"state": "deleting"}})
+        await deleter.rebuild_scopes(project, [name])
+        rereads = builder.rereads
+
+        await builder.index_file(project["_id"], doomed.id, name, doomed, installed_at=installed_at)
+
+        assert builder.rereads > rereads  # a swap failed: the next pass read the file
+        assert await stored_documents(seed) == await expected_documents(seed, projects)

@@ -1,6 +1,7 @@
 """The indexing use cases, with fakes of the worker's own ports (no servers)."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -83,11 +84,13 @@ class FakePages:
     def __init__(self) -> None:
         self.rebuilt: list[tuple[int, list[str]]] = []
         self.files: list[StoredFile | None] = []  # the installed file handed over with each call
+        self.installed_at: list[float | None] = []
 
     async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None,
-                         announce: Any = None) -> list[Scope]:
+                         announce: Any = None, installed_at: float | None = None) -> list[Scope]:
         self.rebuilt.append((project_id, [name]))
         self.files.append(file)
+        self.installed_at.append(installed_at)
         if announce is not None:  # PageBuilder announces once the documents are written
             await announce(SCOPES)
         return SCOPES
@@ -151,6 +154,9 @@ async def test_accepted_file_is_indexed_then_announced_in_order() -> None:
     [installed] = pages.files
     assert installed is not None and installed.state == "installable"
     assert installed.metadata_sha256 == doc["metadata_sha256"]
+    # and when it began to be made installable: documents remembered from before need no re-read after
+    [installed_at] = pages.installed_at
+    assert installed_at is not None and installed_at <= time.monotonic()
     (changed, cid1, key1), (verdict, cid2, key2) = publisher.sent
     assert isinstance(changed, IndexChanged) and changed.scopes == SCOPES and changed.names == ["demo-pkg"]
     assert key1 == "index.changed"

@@ -72,7 +72,8 @@ class Pages(Protocol):
     """`registry_shared.pages.PageBuilder`."""
 
     async def index_file(self, project_id: int, file_id: int, name: str, file: StoredFile | None = None,
-                         announce: Callable[[list[Scope]], Awaitable[None]] | None = None) -> list[Scope]: ...
+                         announce: Callable[[list[Scope]], Awaitable[None]] | None = None,
+                         installed_at: float | None = None) -> list[Scope]: ...
 
 
 class Publisher(Protocol):
@@ -128,12 +129,12 @@ class IndexingService:
         inspected = time.perf_counter()
         log.info("distribution_inspected", **_facts(event), metadata_path=inspection.metadata_path,
                  ms=_ms(started, inspected))
-        installed = await self._index(doc, event, inspection)
+        installed, installed_at = await self._index(doc, event, inspection)
         if installed is None:
             log.info("distribution_reservation_gone", **_facts(event))
             return Outcome.SKIPPED
         await self._announce(doc, event, correlation_id, indexed_ms=_ms(inspected, time.perf_counter()),
-                             installed=installed)
+                             installed=installed, installed_at=installed_at)
         return Outcome.INDEXED
 
     async def distribution_abandoned(self, event: DistributionStored) -> bool:
@@ -159,9 +160,10 @@ class IndexingService:
                  objects=len(event.object_keys))
         return Outcome.DELETED
 
-    async def _index(self, doc: StoredFile, event: DistributionStored, inspection: Inspection) -> StoredFile | None:
-        """Store the core metadata, the package and the file's metadata; the file as now installable, None if
-        it vanished."""
+    async def _index(self, doc: StoredFile, event: DistributionStored,
+                     inspection: Inspection) -> tuple[StoredFile | None, float]:
+        """Store the core metadata, the package and the file's metadata; the file as now installable (None if
+        it vanished), and when (`time.monotonic()`) it began to be made so."""
         form = event.form.model_dump()
         merged = merge_metadata(inspection.metadata, form)
         package = PackageRecord(id=0, project_id=doc.project_id, name=doc.name, version=doc.canonical_version,
@@ -173,13 +175,15 @@ class IndexingService:
             _render(str(description) if description else None,
                     str(merged.get("description_content_type") or "") or None),
             self.files.put_core_metadata(doc.id, inspection.metadata_bytes), self.files.ensure_package(package))
-        return await self.files.mark_installable(doc.id, IndexedFields.of(
+        fields = IndexedFields.of(
             merged, package_id=package_id, metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
-            indexed_at=datetime.now(UTC), description_html=readme))
+            indexed_at=datetime.now(UTC), description_html=readme)
+        installed_at = time.monotonic()
+        return await self.files.mark_installable(doc.id, fields), installed_at
 
     async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
                         redelivered: bool = False, indexed_ms: float | None = None,
-                        installed: StoredFile | None = None) -> None:
+                        installed: StoredFile | None = None, installed_at: float | None = None) -> None:
         """Update the pages, then tell every index-api and web replica, then the waiting upload-api replica.
 
         When the uploading replica named its queue (`answers_to`), the replicas answer it directly and it
@@ -199,7 +203,7 @@ class IndexingService:
             announced.append(_ms(begun, time.perf_counter()))
 
         # The pages announce the change themselves, while they check the file once more.
-        scopes = await self.pages.index_file(doc.project_id, doc.id, doc.name, installed, announce)
+        scopes = await self.pages.index_file(doc.project_id, doc.id, doc.name, installed, announce, installed_at)
         # Logged before the verdict goes out: the verdict releases the uploader's 201, and whoever reads the
         # logs after it (a test, an operator following the correlation id) must find this line.
         ms = {"documents": indexed_ms, "pages": _ms(started, time.perf_counter()), "announce": sum(announced)}
