@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, parse_event
-from registry_shared.records.files import IndexedFields
+from registry_shared.records.files import IndexedFields, StoredBytes
 
 
 class FakeWorker:
@@ -38,8 +38,9 @@ class FakeWorker:
                                                upload_id=event.upload_id)
             else:
                 # No package and no metadata: the tests of upload-api look at the state alone.
-                indexed = IndexedFields(package_id=0, metadata_sha256="", indexed_at=datetime.now(UTC))
-                await self.packages.mark_installable(event.file_id, indexed)
+                indexed = IndexedFields(package_id=0, metadata_sha256="", indexed_at=datetime.now(UTC),
+                                        stored=StoredBytes(event.size, event.sha256, event.md5, event.blake2_256))
+                await self.packages.mark_installable(event.file_id, indexed, event.upload_id)
                 verdict = DistributionIndexed(file_id=event.file_id, project_id=event.project_id,
                                               filename=event.filename, upload_id=event.upload_id)
             await self.broker.publish(verdict, message.correlation_id, f"{verdict.kind}.{event.reply_to}")

@@ -206,12 +206,12 @@ async def test_a_reservation_still_leased_is_not_taken(harness: dict) -> None:
 
 async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_blocks_the_retry(
         service_env: dict[str, str], restartable_mongo: RestartableMongo) -> None:
-    """The `mark stored` step fails (MongoDB stopped there): the client gets a 503 to retry with Retry-After,
-    the undo cannot reach MongoDB either, and once MongoDB is back the retry succeeds (the reservation the
-    undo could not drop is reclaimed when its lease runs out) instead of answering 202 for ever."""
+    """MongoDB stops once the file is reserved and stored, as it is published: the worker cannot index it, the
+    upload stops waiting and cannot mark it stored either (202, logged), and once MongoDB is back the retry
+    succeeds (the reservation, no longer renewed, is reclaimed once its lease runs out)."""
     env = {**service_env, "MONGODB_URL": f"{restartable_mongo.url}/faults"}
     settings = UploadSettings(**{k.lower(): v for k, v in env.items()}, upload_max_file_size=100_000,
-                              upload_verdict_timeout=10, upload_reservation_lease=1)
+                              upload_verdict_timeout=1, upload_reservation_lease=1)
     mongo = Mongo.connect(settings.mongodb_url, settings.mongodb_database)
     await mongo.ensure_indexes()
     tenancy, packages = TenancyRepository(mongo), PackageRepository(mongo)
@@ -228,26 +228,25 @@ async def test_mongodb_failing_after_the_object_is_stored_leaves_nothing_that_bl
     url = f"/api/v4/projects/{project['_id']}/packages/pypi"
     try:
         service = client.server.app[UPLOAD_SERVICE]
-        mark_stored = service.reservations.mark_stored
+        publish = service.publisher.publish
 
-        async def stop_mongodb_then_mark_stored(*args: Any, **kwargs: Any) -> bool:
+        async def stop_mongodb_then_publish(*args: Any, **kwargs: Any) -> None:
             await asyncio.to_thread(restartable_mongo.stop)
-            return await mark_stored(*args, **kwargs)
+            await publish(*args, **kwargs)
 
-        service.reservations.mark_stored = stop_mongodb_then_mark_stored  # type: ignore[method-assign]
+        service.publisher.publish = stop_mongodb_then_publish  # type: ignore[method-assign]
         content = wheel_bytes()
         with structlog.testing.capture_logs() as logs:
             response = await client.post(url, data=form(content), headers=auth(token))
-        assert response.status == 503
-        assert response.headers["Retry-After"] == "5"
-        assert await response.json() == {"message": "503 Service Unavailable - the database failed; retry"}
-        assert [e["event"] for e in logs if e["event"].startswith(("mark_stored", "undo_"))] == [
-            "mark_stored_failed", "undo_reservation_failed"]
+        assert (response.status, await response.json()) == (
+            202, {"message": "202 Accepted - the file is being processed and appears shortly"})
+        assert [e["event"] for e in logs if e["event"] in ("verdict_timeout", "mark_stored_failed")] == [
+            "verdict_timeout", "mark_stored_failed"]
 
-        service.reservations.mark_stored = mark_stored  # type: ignore[method-assign]
+        service.publisher.publish = publish  # type: ignore[method-assign]
         await asyncio.to_thread(restartable_mongo.start)
         [left] = [d async for d in mongo.distributions.find({})]
-        assert left["state"] == "uploading"  # what the failed undo could not drop
+        assert left["state"] == "uploading"  # not marked stored: reclaimable once its lease runs out
         response = await client.post(url, data=form(content), headers=auth(token))
         assert (response.status, await response.json()) == (201, {"message": "201 Created"})
         [doc] = [d async for d in mongo.distributions.find({})]

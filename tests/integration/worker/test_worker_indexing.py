@@ -173,8 +173,10 @@ async def test_redelivered_message_changes_nothing(worker) -> None:
 
 async def test_transient_failure_is_retried_then_dead_lettered(worker) -> None:
     project = await worker.project()
-    # Never marked stored: the worker cannot act on it yet, which is a transient condition.
+    # Never marked stored, and the message (an earlier publisher's) names no upload that awaits it: the
+    # worker cannot act on it yet, which is a transient condition.
     event = await worker.store_distribution(project["_id"], WHEEL, wheel(), state="uploading")
+    event = event.model_copy(update={"upload_id": ""})
     await worker.publish(event, "corr-stuck")
 
     retried = 0

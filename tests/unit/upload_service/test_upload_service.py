@@ -25,7 +25,7 @@ from registry_shared.errors import (
 from registry_shared.events import DistributionIndexed, DistributionRejected, DistributionStored, Event
 from registry_shared.inspection import InvalidDistribution
 from registry_shared.records.files import StoredFile
-from upload_api.ports import StoredBlob, Verdict
+from upload_api.ports import Held, StoredBlob, Verdict
 from upload_api.service import UploadRequest, UploadResult, UploadService
 
 FILENAME = "demo-1.0-py3-none-any.whl"
@@ -87,6 +87,8 @@ class FakeReservations:
         self.docs: dict[int, dict[str, Any]] = {}
         self.next_id = 100
         self.fail_mark_stored: Exception | None = None
+        self.marked: list[int] = []  # the files mark_stored was called for
+        self.renewed: list[int] = []  # the files whose lease renew_lease was called for
         self.fail_reserve: Exception | None = None
         self.hold: asyncio.Event | None = None  # when set, reserve() waits for it: a slow database
         self.reserving = asyncio.Event()  # set when reserve() is entered
@@ -108,6 +110,7 @@ class FakeReservations:
         return True, StoredFile.from_doc(stored)
 
     async def renew_lease(self, file_id: int, upload_id: str, lease: float) -> bool:
+        self.renewed.append(file_id)
         return file_id in self.docs
 
     async def reclaim(self, file: StoredFile) -> bool:
@@ -122,10 +125,11 @@ class FakeReservations:
 
     async def mark_stored(self, file_id: int, upload_id: str, *, size: int, sha256: str, md5: str,
                           blake2_256: str) -> bool:
+        self.marked.append(file_id)
         if self.fail_mark_stored is not None:
             raise self.fail_mark_stored
         doc = self.docs.get(file_id)
-        if doc is None or doc["upload_id"] != upload_id:
+        if doc is None or doc["upload_id"] != upload_id or doc["state"] != "uploading":
             return False
         doc.update(size=size, sha256=sha256, md5=md5, blake2_256=blake2_256, state="processing")
         return True
@@ -140,6 +144,30 @@ class FakeBlobs:
         self.objects: dict[str, bytes] = {}
         self.fail: Exception | None = None
         self.stored = asyncio.Event()  # set once an object is stored
+        self.whole_max = -1  # file parts up to this size are held whole (S3Blobs.hold); none by default
+        self.putting = asyncio.Event()  # set when put_held is entered
+        self.gate: asyncio.Event | None = None  # when set, put_held waits for it: a slow S3
+
+    async def hold(self, content: Any, limit: int, inspector: Any) -> Held | Any:
+        data = b""
+        while len(data) <= self.whole_max and (chunk := await content.read(4)):
+            data += chunk
+        if len(data) > self.whole_max:
+            return _Replay(data, content)
+        try:
+            metadata = inspector.inspect(data) if inspector is not None else None
+        except Exception as exc:  # noqa: BLE001 - as S3Blobs: a refusal is handed back
+            return Held(data, exc)
+        return Held(data, _blob(data, metadata))
+
+    async def put_held(self, key: str, data: bytes) -> None:
+        self.putting.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        self.objects[key] = data
+        self.stored.set()
 
     async def _read_all(self, content: Any) -> bytes:
         data = b""
@@ -160,6 +188,26 @@ class FakeBlobs:
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+
+
+class _Replay:
+    """A content with what `hold` read of it put back in front."""
+
+    def __init__(self, head: bytes, content: Any) -> None:
+        self.head, self.content, self.filename = head, content, content.filename
+
+    async def read(self, size: int) -> bytes:
+        if self.head:
+            chunk, self.head = self.head[:size], self.head[size:]
+            return chunk
+        return await self.content.read(size)
+
+    async def drain(self, limit: int | None = None) -> bool:
+        self.head = b""
+        return await self.content.drain(limit)
+
+    async def finish(self) -> None:
+        await self.content.finish()
 
 
 def _blob(data: bytes, metadata: bytes | None = None) -> StoredBlob:
@@ -197,8 +245,9 @@ class FakeWorker:
         self.events.append(event)
         assert isinstance(event, DistributionStored)
         future = self.verdicts.waiting.get(event.upload_id)
-        if self.answer == "indexed":
-            self.reservations.docs[event.file_id]["state"] = "installable"
+        if self.answer == "indexed":  # as the metadata-worker marks it: its stored bytes from the message
+            self.reservations.docs[event.file_id].update(state="installable", size=event.size, sha256=event.sha256,
+                                                         md5=event.md5, blake2_256=event.blake2_256)
             future.set_result(DistributionIndexed(file_id=event.file_id, project_id=event.project_id,
                                                   filename=event.filename, upload_id=event.upload_id))
         elif self.answer == "rejected":
@@ -206,6 +255,9 @@ class FakeWorker:
             future.set_result(DistributionRejected(file_id=event.file_id, project_id=event.project_id,
                                                    filename=event.filename, upload_id=event.upload_id,
                                                    reason="Invalid distribution file: missing PKG-INFO"))
+
+
+STREAMED = pytest.mark.parametrize("world", ["streamed"], indirect=True)
 
 
 @dataclass
@@ -222,9 +274,13 @@ class World:
                                                        content or FakeContent()))
 
 
-@pytest.fixture
-def world() -> World:
+@pytest.fixture(params=["streamed", "held"])
+def world(request: pytest.FixtureRequest) -> World:
+    """Each case twice: streamed (the reservation alongside the store), and held whole (S3Blobs.hold: judged
+    first, then reserved as stored while its bytes are stored). `@STREAMED` pins a case to the first."""
     access, reservations, blobs, verdicts = FakeAccess(), FakeReservations(), FakeBlobs(), FakeVerdicts()
+    if request.param == "held":
+        blobs.whole_max = 1000
     worker = FakeWorker(verdicts, reservations)
     # The store reads 4 bytes at a time (FakeBlobs): past 64 it waits for the reservation.
     service = UploadService(access, reservations, blobs, worker, verdicts, max_size=1000, verdict_timeout=0.2,
@@ -272,12 +328,15 @@ async def test_a_malformed_end_of_the_body_keeps_nothing(world: World) -> None:
     assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
 
 
-async def test_the_database_failing_at_mark_stored_is_undone(world: World) -> None:
+async def test_the_database_failing_when_the_upload_stops_waiting_still_answers_202(world: World) -> None:
+    """No verdict in time, and marking the file stored fails: it is queued all the same (the worker may yet
+    index it); logged."""
+    world.worker.answer = None
     world.reservations.fail_mark_stored = ConnectionError("down")
-    with pytest.raises(ServiceUnavailable) as info:
-        await world.upload()
-    assert info.value.headers == {"Retry-After": "5"}
-    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+    with capture_logs() as logs:
+        assert await world.upload() is UploadResult.ACCEPTED
+    assert [e["event"] for e in logs if e["event"] == "mark_stored_failed"] == ["mark_stored_failed"]
+    assert len(world.blobs.objects) == 1 and len(world.worker.events) == 1
 
 
 async def test_the_broker_refusing_is_undone(world: World) -> None:
@@ -288,10 +347,32 @@ async def test_the_broker_refusing_is_undone(world: World) -> None:
 
 
 async def test_no_verdict_in_time_is_accepted(world: World) -> None:
+    """Published while `uploading`, no second write before it; marked stored (`processing`, never reclaimed)
+    only when the upload stops waiting."""
     world.worker.answer = None
     assert await world.upload() is UploadResult.ACCEPTED
     [doc] = world.reservations.docs.values()
-    assert doc["state"] == "processing"
+    assert doc["state"] == "processing" and doc["sha256"] == hashlib.sha256(DATA).hexdigest()
+    assert world.reservations.marked == [doc["_id"]]
+
+
+async def test_an_upload_indexed_at_the_moment_it_stops_waiting_is_created(world: World) -> None:
+    world.worker.answer = None
+    mark_stored = world.reservations.mark_stored
+
+    async def indexed_first(file_id: int, upload_id: str, **digests: Any) -> bool:
+        world.reservations.docs[file_id]["state"] = "installable"  # the worker came first
+        return await mark_stored(file_id, upload_id, **digests)
+
+    world.reservations.mark_stored = indexed_first  # type: ignore[method-assign]
+    assert await world.upload() is UploadResult.CREATED
+
+
+async def test_a_published_reservation_s_lease_is_renewed_while_the_verdict_is_awaited(world: World) -> None:
+    world.worker.answer = None
+    world.service.lease = 0.03  # renewed every 10 ms; the verdict awaited 200 ms
+    assert await world.upload() is UploadResult.ACCEPTED
+    assert world.reservations.renewed  # while waiting: the name never became reclaimable
 
 
 async def test_the_worker_s_rejection_reaches_the_uploader(world: World) -> None:
@@ -325,6 +406,10 @@ async def test_an_abandoned_reservation_is_reclaimed(world: World) -> None:
 
 
 class RefusingInspector:
+    def inspect(self, data: bytes) -> bytes:
+        self.feed(data)
+        return self.finish()
+
     def feed(self, chunk: bytes) -> None:
         pass
 
@@ -372,6 +457,7 @@ def _installable(world: World, data: bytes) -> None:
     world.blobs.objects["files/3/first/x"] = data
 
 
+@STREAMED
 async def test_a_reservation_slower_than_the_store_still_publishes(world: World) -> None:
     world.reservations.hold = asyncio.Event()
     with capture_logs() as logs:
@@ -385,9 +471,10 @@ async def test_a_reservation_slower_than_the_store_still_publishes(world: World)
     [doc] = world.reservations.docs.values()
     assert doc["state"] == "installable" and world.blobs.objects == {doc["object_key"]: DATA}
     [stored] = [line for line in logs if line["event"] == "distribution_stored"]
-    assert {"auth", "store", "reserve", "reserve_wait", "mark_stored", "publish"} <= set(stored["ms"])
+    assert {"auth", "store", "reserve", "reserve_wait", "publish"} <= set(stored["ms"])
 
 
+@STREAMED
 async def test_a_reservation_failing_after_the_store_finished_keeps_nothing(world: World) -> None:
     world.reservations.hold = asyncio.Event()
     world.reservations.fail_reserve = ConnectionError("database down")
@@ -400,6 +487,7 @@ async def test_a_reservation_failing_after_the_store_finished_keeps_nothing(worl
     assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
 
 
+@STREAMED
 async def test_a_large_body_waits_for_a_failing_reservation_and_stops(world: World) -> None:
     world.reservations.fail_reserve = ConnectionError("database down")
     content = FakeContent(LARGE)
@@ -409,6 +497,7 @@ async def test_a_large_body_waits_for_a_failing_reservation_and_stops(world: Wor
     assert world.blobs.objects == {} and world.reservations.docs == {}
 
 
+@STREAMED
 async def test_a_name_taken_by_other_bytes_stops_a_large_body_early(world: World) -> None:
     _installable(world, b"the first upload")
     content = FakeContent(LARGE)
@@ -419,6 +508,7 @@ async def test_a_name_taken_by_other_bytes_stops_a_large_body_early(world: World
     assert world.blobs.objects == {"files/3/first/x": b"the first upload"} and list(world.reservations.docs) == [1]
 
 
+@STREAMED
 async def test_a_name_taken_by_other_bytes_without_a_declared_digest_is_refused(world: World) -> None:
     _installable(world, b"the first upload")
     with pytest.raises(ValidationFailed) as info:
@@ -427,6 +517,7 @@ async def test_a_name_taken_by_other_bytes_without_a_declared_digest_is_refused(
     assert world.blobs.objects == {"files/3/first/x": b"the first upload"} and list(world.reservations.docs) == [1]
 
 
+@STREAMED
 async def test_an_identical_large_reupload_is_created_and_its_copy_removed(world: World) -> None:
     _installable(world, LARGE)
     content = FakeContent(LARGE)
@@ -463,6 +554,7 @@ async def test_the_store_failing_releases_our_reservation(world: World) -> None:
     assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
 
 
+@STREAMED
 @pytest.mark.parametrize("reservation_pending", [False, True])
 async def test_a_cancelled_upload_leaves_neither_object_nor_reservation(world: World,
                                                                         reservation_pending: bool) -> None:
@@ -476,6 +568,59 @@ async def test_a_cancelled_upload_leaves_neither_object_nor_reservation(world: W
     if world.reservations.hold is not None:
         # The insert lands after the cancellation: it is awaited, then released, not orphaned.
         world.reservations.hold.set()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+
+
+# Held whole (small files): judged before anything is written, then reserved as stored.
+HELD = pytest.mark.parametrize("world", ["held"], indirect=True)
+
+
+@HELD
+async def test_a_held_file_is_reserved_with_its_digests_and_published_in_one_write(world: World) -> None:
+    reserved: list[StoredFile] = []
+    reserve = world.reservations.reserve
+
+    async def recording(file: StoredFile, lease: float) -> tuple[bool, StoredFile]:
+        reserved.append(file)
+        return await reserve(file, lease)
+
+    world.reservations.reserve = recording  # type: ignore[method-assign]
+    assert await world.upload() is UploadResult.CREATED
+    assert world.reservations.marked == []  # one write before publishing: the reservation
+    [file] = reserved
+    assert (file.size, file.sha256, file.md5) == (len(DATA), hashlib.sha256(DATA).hexdigest(),
+                                                  hashlib.md5(DATA).hexdigest())
+    [event] = world.worker.events
+    assert isinstance(event, DistributionStored) and event.sha256 == file.sha256
+
+
+@HELD
+async def test_a_held_file_refused_by_the_inspector_is_never_stored(world: World) -> None:
+    world.service.inspector = lambda *_args: RefusingInspector()
+    with pytest.raises(UploadRejected):
+        await world.upload()
+    assert not world.blobs.putting.is_set()  # refused before any byte went to S3
+    assert world.blobs.objects == {} and world.reservations.docs == {}
+
+
+@HELD
+async def test_the_database_failing_at_a_held_file_s_reservation_keeps_nothing(world: World) -> None:
+    world.reservations.fail_reserve = ConnectionError("down")
+    with pytest.raises(ConnectionError):
+        await world.upload()
+    assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []
+
+
+@HELD
+async def test_a_held_file_cancelled_while_stored_leaves_neither_object_nor_reservation(world: World) -> None:
+    world.blobs.gate = asyncio.Event()
+    upload = asyncio.create_task(world.upload())
+    await world.blobs.putting.wait()
+    await world.reservations.reserving.wait()
+    upload.cancel()
+    world.blobs.gate.set()
     with pytest.raises(asyncio.CancelledError):
         await upload
     assert world.blobs.objects == {} and world.reservations.docs == {} and world.worker.events == []

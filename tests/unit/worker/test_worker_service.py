@@ -50,8 +50,13 @@ class FakeFiles:
         del self.docs[file_id]
         return True
 
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None:
-        if file_id not in self.docs:
+    async def mark_installable(self, file_id: int, fields: IndexedFields,
+                               upload_id: str | None = None) -> StoredFile | None:
+        """PackageRepository.mark_installable: the upload's reservation however far it got, else a stored file."""
+        doc = self.docs.get(file_id)
+        if doc is None or (doc["state"] == "deleting" if upload_id else doc["state"] == "uploading"):
+            return None
+        if upload_id and doc.get("upload_id") != upload_id:
             return None
         self.docs[file_id].update(fields.to_set(), state="installable")
         return StoredFile.from_doc(self.docs[file_id])
@@ -279,11 +284,26 @@ async def test_released_reservation_is_skipped_silently() -> None:
     assert publisher.sent == [] and pages.rebuilt == []
 
 
-async def test_file_still_uploading_is_a_transient_failure() -> None:
-    svc, _pages, publisher = service(FakeFiles({1: stored_doc("uploading")}), FakeDistributions(accepted()))
+async def test_a_file_uploading_under_another_upload_is_a_transient_failure() -> None:
+    doc = {**stored_doc("uploading"), "upload_id": "someone-else"}
+    svc, _pages, publisher = service(FakeFiles({1: doc}), FakeDistributions(accepted()))
     with pytest.raises(FileNotReady):
         await svc.distribution_stored(event(), "c")
     assert publisher.sent == []
+
+
+@pytest.mark.parametrize("first_delivery", [True, False])
+async def test_a_file_published_while_its_upload_awaits_the_verdict_is_indexed(first_delivery: bool) -> None:
+    """upload-api publishes its reservation as it stands (`uploading`, leased until the verdict): the worker
+    makes it installable, with the stored bytes' size and digests from the message."""
+    files = FakeFiles({1: stored_doc("uploading")})
+    svc, _pages, publisher = service(files, FakeDistributions(accepted()))
+    named = event().model_copy(update={"name": "demo-pkg", "display_name": "demo_pkg", "version": "1.0",
+                                       "canonical_version": "1", "file_kind": "sdist"})
+    assert await svc.distribution_stored(named, "c", first_delivery) is Outcome.INDEXED
+    doc = files.docs[1]
+    assert doc["state"] == "installable" and (doc["size"], doc["sha256"]) == (10, "0" * 64)
+    assert isinstance(publisher.sent[-1][0], DistributionIndexed)
 
 
 @pytest.mark.parametrize("state", ["processing", "uploading"])

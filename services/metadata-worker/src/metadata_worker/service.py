@@ -28,7 +28,7 @@ from registry_shared.events import (
     IndexChanged,
     Scope,
 )
-from registry_shared.records.files import FileState, IndexedFields, StoredFile
+from registry_shared.records.files import FileState, IndexedFields, StoredBytes, StoredFile
 from registry_shared.records.packages import PackageRecord
 from registry_shared.replicas import Awaited
 from registry_shared.topology import verdict_key
@@ -58,7 +58,8 @@ class Files(Protocol):
 
     async def get_file(self, file_id: int) -> StoredFile | None: ...
     async def release(self, file_id: int, upload_id: str | None = None) -> bool: ...
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None: ...
+    async def mark_installable(self, file_id: int, fields: IndexedFields,
+                               upload_id: str | None = None) -> StoredFile | None: ...
     async def put_core_metadata(self, file_id: int, data: bytes) -> None: ...
     async def ensure_package(self, package: PackageRecord) -> int: ...
 
@@ -113,7 +114,9 @@ class IndexingService:
             # A redelivery, or a crash after indexing: only the idempotent tail runs again.
             await self._announce(doc, event, correlation_id, redelivered=True)
             return Outcome.INDEXED
-        if doc.state is not FileState.PROCESSING:
+        # Published while `uploading` (its upload awaits the verdict, renewing the lease), or marked stored.
+        awaited = doc.state is FileState.UPLOADING and bool(event.upload_id) and doc.upload_id == event.upload_id
+        if doc.state is not FileState.PROCESSING and not awaited:
             raise FileNotReady(f"file {doc.id} is {doc.state}")
         expected = Expected(doc.name, doc.canonical_version, doc.display_name, doc.version)
         started = time.perf_counter()
@@ -177,9 +180,10 @@ class IndexingService:
             self.files.put_core_metadata(doc.id, inspection.metadata_bytes), self.files.ensure_package(package))
         fields = IndexedFields.of(
             merged, package_id=package_id, metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
-            indexed_at=datetime.now(UTC), description_html=readme)
+            indexed_at=datetime.now(UTC), description_html=readme,
+            stored=StoredBytes(event.size, event.sha256, event.md5, event.blake2_256))
         installed_at = time.monotonic()
-        return await self.files.mark_installable(doc.id, fields), installed_at
+        return await self.files.mark_installable(doc.id, fields, event.upload_id or None), installed_at
 
     async def _announce(self, doc: StoredFile, event: DistributionStored, correlation_id: str | None,
                         redelivered: bool = False, indexed_ms: float | None = None,

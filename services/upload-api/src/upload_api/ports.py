@@ -99,7 +99,23 @@ class Reservations(Protocol):
     async def get_file(self, file_id: int) -> StoredFile | None: ...
 
 
+@dataclass(frozen=True)
+class Held:
+    """A file part small enough to be read whole before anything is written: its bytes, and their size and
+    digests with the inspector's verdict, or why they were refused."""
+
+    data: bytes
+    blob: StoredBlob | Exception
+
+
 class Blobs(Protocol):
+    async def hold(self, content: Content, limit: int, inspector: Inspector | None) -> Held | Content:
+        """A small file part read, hashed and judged (`Held`); a larger one as a `Content` for `put`, what was
+        read of it put back in front."""
+
+    async def put_held(self, key: str, data: bytes) -> None:
+        """Store a held file's bytes at `key`; on any error nothing is left."""
+
     async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
         """Stream `content` to `key`, hashing (and inspecting) it on the way; on any error nothing is left."""
 

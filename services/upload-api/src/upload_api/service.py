@@ -6,6 +6,7 @@ and maps its `UploadResult`, or the DomainError it raises, to GitLab's responses
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from .ports import (
     Blobs,
     Content,
     Fields,
+    Held,
     Inspector,
     Policies,
     Protection,
@@ -136,19 +138,23 @@ class UploadService:
             canonical_version=canonical_version(version), sha256=declared.get("sha256", ""),
             uploader=principal.log_fields(), correlation_id=request.correlation_id,
         )
-        # The reservation (one insert) runs while the bytes stream: the object key does not depend on it, so
-        # for a small file the insert hides behind the S3 PUT. Past `reserve_ahead` bytes the stream waits
-        # for it, so a large body never streams on under a name that other bytes hold.
-        reserving = asyncio.create_task(self._reserve(reservation))
-        reserving.add_done_callback(lap.took("reserve"))
-        content = _AfterReservation(request.content, reserving, declared.get("sha256"), self.reserve_ahead)
-        try:
-            async with running(self._renew_once_reserved(reserving)):
-                stored = await self._stream(reservation, content, declared)
-        except BaseException:
-            # Cancelled (the client went away): nothing of ours stays, neither the object nor the reservation.
-            await self._abandon(reserving, reservation)
-            raise
+        held = await self.blobs.hold(request.content, self.max_size, self._inspector_for(reservation))
+        if isinstance(held, Held):
+            stored, reserving = await self._store_held(reservation, held, request, declared, lap)
+        else:
+            # The reservation (one insert) runs while the bytes stream: the object key does not depend on it.
+            # Past `reserve_ahead` bytes the stream waits for it, so a large body never streams on under a name
+            # that other bytes hold.
+            reserving = asyncio.create_task(self._reserve(reservation))
+            reserving.add_done_callback(lap.took("reserve"))
+            content = _AfterReservation(held, reserving, declared.get("sha256"), self.reserve_ahead)
+            try:
+                async with running(self._renew_once_reserved(reserving)):
+                    stored = await self._stream(reservation, content, declared)
+            except BaseException:
+                # Cancelled (the client went away): nothing of ours stays, neither the object nor the reservation.
+                await self._abandon(reserving, reservation)
+                raise
         lap("store")
         owner, doc = await self._reserved(reserving, reservation)
         lap("reserve_wait")
@@ -162,6 +168,35 @@ class UploadService:
                 return result
             doc, blob = result  # the earlier holder failed and we won the name for our copy
         return await self._publish_and_wait(doc, blob, request, lap)
+
+    async def _store_held(self, reservation: StoredFile, held: Held, request: UploadRequest,
+                          declared: dict[str, str], lap: Laps) -> tuple[Streamed, Reservation]:
+        """A file held whole, judged before anything was written: its name is reserved (with its size and
+        digests) while its bytes go to S3. One that was refused, or whose request is malformed, reserves the
+        name all the same (so who hears what follows the rules of a stream) and stores nothing."""
+        stored: Streamed = held.blob
+        if isinstance(stored, StoredBlob):
+            try:
+                _check_digests(stored, declared)
+                await request.content.finish()
+            except Exception as exc:  # noqa: BLE001 - judged once the reservation is known, as _stream's
+                stored = exc
+        if isinstance(stored, Exception):
+            reserving = asyncio.create_task(self._reserve(reservation))
+            reserving.add_done_callback(lap.took("reserve"))
+            return stored, reserving
+        measured = dataclasses.replace(reservation, size=stored.size, sha256=stored.sha256, md5=stored.md5,
+                                       blake2_256=stored.blake2_256)
+        reserving = asyncio.create_task(self._reserve(measured))
+        reserving.add_done_callback(lap.took("reserve"))
+        try:
+            await self.blobs.put_held(reservation.object_key, held.data)
+        except Exception as exc:  # noqa: BLE001 - object storage failed: judged once the reservation is known
+            return exc, reserving
+        except BaseException:
+            await self._abandon(reserving, reservation)
+            raise
+        return stored, reserving
 
     async def _check_protection(self, project: dict[str, Any], principal: Principal, name: str) -> None:
         """SPEC §10: 403 `Package protected.` when a rule's push level is above the caller (first of the
@@ -285,19 +320,8 @@ class UploadService:
 
     async def _publish_and_wait(self, doc: StoredFile, blob: StoredBlob, request: UploadRequest,
                                 lap: Laps) -> UploadResult:
-        try:
-            marked = await self.reservations.mark_stored(doc.id, doc.upload_id, size=blob.size, sha256=blob.sha256,
-                                                         md5=blob.md5, blake2_256=blob.blake2_256)
-        except Exception as exc:
-            log.error("mark_stored_failed", file_id=doc.id, error=type(exc).__name__)
-            await self._undo(doc)
-            raise ServiceUnavailable("503 Service Unavailable - the database failed; retry") from exc
-        if not marked:
-            # Our lease ran out and another upload reclaimed the name: this copy must not be published.
-            log.warning("reservation_lost", file_id=doc.id, filename=doc.filename)
-            await self._undo(doc)
-            raise ServiceUnavailable("503 Service Unavailable - the upload's reservation expired; retry")
-        lap("mark_stored")
+        # Published as the reservation stands (`uploading`, its lease renewed until the verdict comes): the
+        # worker marks it installable straight away. Only an upload that stops waiting marks it stored.
         # upload-api inspected every byte as it streamed: the worker trusts that verdict, and with the core
         # metadata in the message (unless too large for one) reads nothing back from S3.
         inspected = blob.metadata is not None
@@ -323,14 +347,42 @@ class UploadService:
         log.info("distribution_stored", file_id=doc.id, project_id=doc.project_id,
                  filename=doc.filename, size=blob.size, sha256=blob.sha256, ms=lap.ms)
         try:
-            verdict = await asyncio.wait_for(future, self.verdict_timeout)
+            async with running(self._renew(doc)):
+                verdict = await asyncio.wait_for(future, self.verdict_timeout)
         except TimeoutError:
             self.verdicts.forget(doc.upload_id)
             log.warning("verdict_timeout", file_id=doc.id)
-            return UploadResult.ACCEPTED
+            return await self._stop_waiting(doc, blob)
         if isinstance(verdict, DistributionIndexed):
             return UploadResult.CREATED
         raise UploadRejected(verdict.reason)
+
+    async def _renew(self, doc: StoredFile) -> None:
+        """Keep the published reservation's lease while its verdict is awaited."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.reservations.renew_lease(doc.id, doc.upload_id, self.lease)
+            except Exception as exc:  # noqa: BLE001 - the next renewal may succeed
+                log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
+
+    async def _stop_waiting(self, doc: StoredFile, blob: StoredBlob) -> UploadResult:
+        """No verdict in time: the file stays queued for the worker, marked stored first (`processing`: its
+        lease no longer renewed, the name must not become reclaimable). 202, or 201 when the worker made it
+        installable meanwhile; 503 when the reservation is gone (its lease ran out and the name was taken)."""
+        try:
+            marked = await self.reservations.mark_stored(doc.id, doc.upload_id, size=blob.size, sha256=blob.sha256,
+                                                         md5=blob.md5, blake2_256=blob.blake2_256)
+        except Exception as exc:  # noqa: BLE001 - queued all the same; the worker may still index it in time
+            log.error("mark_stored_failed", file_id=doc.id, error=type(exc).__name__)
+            return UploadResult.ACCEPTED
+        if marked:
+            return UploadResult.ACCEPTED
+        current = await self.reservations.get_file(doc.id)
+        if current is not None and current.upload_id == doc.upload_id:
+            return UploadResult.CREATED if current.state is FileState.INSTALLABLE else UploadResult.ACCEPTED
+        log.warning("reservation_lost", file_id=doc.id, filename=doc.filename)
+        raise ServiceUnavailable("503 Service Unavailable - the upload's reservation expired; retry")
 
     async def _upload_existing_name(self, existing: StoredFile, reservation: StoredFile, request: UploadRequest,
                                     declared: dict[str, str], stored: Streamed) -> UploadResult | Owned:

@@ -26,6 +26,7 @@ from .mongo import Mongo
 
 # The states as stored strings, for queries.
 UPLOADING, PROCESSING, INSTALLABLE = FileState.UPLOADING.value, FileState.PROCESSING.value, FileState.INSTALLABLE.value
+DELETING = FileState.DELETING.value
 
 DUPLICATE_KEY = 11000  # MongoDB's error code, also nx-27017's
 
@@ -90,13 +91,21 @@ class PackageRepository:
         result = await self.mongo.distributions.delete_one(query)
         return result.deleted_count == 1
 
-    async def mark_installable(self, file_id: int, fields: IndexedFields) -> StoredFile | None:
+    async def mark_installable(self, file_id: int, fields: IndexedFields,
+                               upload_id: str | None = None) -> StoredFile | None:
         """Make a stored file installable with its indexed fields. Returns the document as it now is (without
-        its description and core metadata), None if there is no stored file `file_id`."""
-        # `$ne` rather than `$in: [processing, installable]`: nx-27017 applies an update whose filter
-        # combines an integer `_id` with `$in` to the row whose SQLite rowid equals that id.
+        its description and core metadata), None if there is no stored file `file_id`.
+
+        With `upload_id` (the upload that published it), the reservation may still be `uploading`: upload-api
+        publishes its stored file without marking it first, and keeps its lease until the verdict comes (or
+        marks it `processing` when it stops waiting). Without, the file must have been marked stored."""
+        # `$ne` rather than `$in: [...]`: nx-27017 applies an update whose filter combines an integer `_id`
+        # with `$in` to the row whose SQLite rowid equals that id.
+        query: dict[str, Any] = {"_id": file_id, "state": {"$ne": UPLOADING}}
+        if upload_id:
+            query = {"_id": file_id, "upload_id": upload_id, "state": {"$ne": DELETING}}
         doc = await self.mongo.distributions.find_one_and_update(
-            {"_id": file_id, "state": {"$ne": UPLOADING}}, {"$set": {**fields.to_set(), "state": INSTALLABLE}},
+            query, {"$set": {**fields.to_set(), "state": INSTALLABLE}},
             projection={"description": 0, "core_metadata": 0}, return_document=ReturnDocument.AFTER,
         )
         return StoredFile.from_doc(doc) if doc is not None else None

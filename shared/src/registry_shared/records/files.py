@@ -1,10 +1,13 @@
 """The `distributions` document: one uploaded file, from its reservation to its deletion (contracts.md).
 
-upload-api creates it (a reservation, `uploading`) and marks its bytes stored (`processing`); the
-metadata-worker makes it `installable`; index-api serves it, and marks it `deleting` when E13 removes it.
+upload-api creates it (a reservation, `uploading`, leased while its bytes stream and while it awaits the
+worker's verdict) and publishes it once stored; the metadata-worker makes it `installable`; upload-api marks it
+`processing` (stored and queued, never reclaimed) only when it stops waiting without a verdict; index-api
+serves it, and marks it `deleting` when E13 removes it.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,8 +23,8 @@ LEGACY_LEASE = timedelta(hours=1)
 class FileState(StrEnum):
     """The life of a file document, in order."""
 
-    UPLOADING = "uploading"  # reserved; its bytes are streaming (held by `lease_until`)
-    PROCESSING = "processing"  # stored in S3; the worker's verdict is to come
+    UPLOADING = "uploading"  # reserved; its bytes stream, then await the verdict (held by `lease_until`)
+    PROCESSING = "processing"  # stored in S3 and queued, no longer awaited by its upload; the verdict is to come
     INSTALLABLE = "installable"  # indexed: pages, downloads and the Packages API show it
     DELETING = "deleting"  # an E13 delete has begun: shown nowhere; a retried DELETE finishes it
 
@@ -144,10 +147,14 @@ class IndexedFields:
     requires_python: str | None = None
     requires_dist: tuple[str, ...] = ()
     description_html: str | None = None
+    # The stored bytes' size and digests, as upload-api measured them (`distribution.stored`): a reservation
+    # published without being marked stored has only those that were declared.
+    stored: StoredBytes | None = None
 
     @classmethod
     def of(cls, metadata: Mapping[str, object], *, package_id: int, metadata_sha256: str,
-           indexed_at: datetime, description_html: str | None = None) -> IndexedFields:
+           indexed_at: datetime, description_html: str | None = None,
+           stored: StoredBytes | None = None) -> IndexedFields:
         """From `domain.metadata.merge_metadata`'s result (already truncated)."""
         def text(name: str) -> str | None:
             value = metadata.get(name)
@@ -159,10 +166,23 @@ class IndexedFields:
                    description=text("description"), description_content_type=text("description_content_type"),
                    keywords=text("keywords"), author_email=text("author_email"),
                    requires_python=text("requires_python"), description_html=description_html,
-                   requires_dist=tuple(str(r) for r in requires) if isinstance(requires, (list, tuple)) else ())
+                   requires_dist=tuple(str(r) for r in requires) if isinstance(requires, (list, tuple)) else (),
+                   stored=stored)
 
     def to_set(self) -> dict[str, Any]:
         """The `$set` of these fields (None values included: they clear nothing and say "absent")."""
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "stored"}
         fields["requires_dist"] = list(self.requires_dist)
+        if self.stored is not None:
+            fields.update(dataclasses.asdict(self.stored))
         return fields
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBytes:
+    """A stored file's size and digests."""
+
+    size: int
+    sha256: str
+    md5: str
+    blake2_256: str

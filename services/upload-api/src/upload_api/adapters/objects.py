@@ -6,27 +6,29 @@ them over without gathering them, so the body is never held in memory beyond one
 feeds each chunk to the inspector, so a bad archive stops the upload (and aborts the multipart upload)
 as soon as its bytes show it.
 
-A file part of up to WHOLE_MAX bytes (most wheels and sdists) is read on the event loop and then hashed,
-inspected and PUT in one worker-thread call: the streaming pass's hand-overs (a thread pulling chunks from
-the loop, the inspector's own thread, a second call for the verdict) cost more than such a file's bytes do.
+A file part of up to WHOLE_MAX bytes (most wheels and sdists) is `hold`: read on the event loop, then
+hashed and inspected in one worker-thread call, before anything is written (the use case then reserves its
+name as stored while `put_held` sends it); the streaming pass's hand-overs (a thread pulling chunks from the
+loop, the inspector's own thread, a second call for the verdict) cost more than such a file's bytes do.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import deque
 
 from registry_shared.adapters.s3 import ObjectStore
 from registry_shared.errors import PayloadTooLarge
 
-from ..ports import Content, Inspector, StoredBlob
+from ..ports import Content, Held, Inspector, StoredBlob
 
 READ_CHUNK = 256 * 1024
 BATCH_BYTES = 1024 * 1024  # read from the request per hop to the event loop
 WHOLE_MAX = 256 * 1024  # a file part this small is held whole (well below RESERVE_AHEAD: it never waits)
 
 
-async def _read_batch(content: Content | _Replayed) -> list[bytes]:
+async def _read_batch(content: Content) -> list[bytes]:
     """Chunks of `content` adding up to about BATCH_BYTES; empty at the end of the part."""
     chunks: list[bytes] = []
     size = 0
@@ -40,11 +42,22 @@ async def _read_batch(content: Content | _Replayed) -> list[bytes]:
 
 
 class _Replayed:
-    """`content` with the chunks already read from it put back in front."""
+    """`content` with the chunks already read from it put back in front (a `Content` itself)."""
 
     def __init__(self, chunks: list[bytes], content: Content) -> None:
         self._chunks = deque(chunks)
         self._content = content
+
+    @property
+    def filename(self) -> str:
+        return self._content.filename
+
+    async def drain(self, limit: int | None = None) -> bool:
+        self._chunks.clear()
+        return await self._content.drain(limit)
+
+    async def finish(self) -> None:
+        await self._content.finish()
 
     async def read(self, size: int) -> bytes:
         if not self._chunks:
@@ -72,7 +85,7 @@ async def _read_whole(content: Content, most: int) -> tuple[list[bytes], bool]:
 class _HashingReader:
     """A blocking, file-like view of the file part, for use from a worker thread only."""
 
-    def __init__(self, content: Content | _Replayed, loop: asyncio.AbstractEventLoop, limit: int,
+    def __init__(self, content: Content, loop: asyncio.AbstractEventLoop, limit: int,
                  inspector: Inspector | None = None) -> None:
         self._content = content
         self._loop = loop
@@ -124,6 +137,14 @@ class _HashingReader:
                           metadata)
 
 
+def _judge(data: bytes, inspector: Inspector | None) -> StoredBlob:
+    """The size and digests of a file held whole, and the inspector's verdict (raised when refused)."""
+    metadata = inspector.inspect(data).metadata_bytes if inspector is not None else None
+    md5 = hashlib.md5(data, usedforsecurity=False)
+    return StoredBlob(len(data), hashlib.sha256(data).hexdigest(), md5.hexdigest(),
+                      hashlib.blake2b(data, digest_size=32).hexdigest(), metadata)
+
+
 class S3Blobs:
     """The `Blobs` port over the shared ObjectStore."""
 
@@ -131,26 +152,35 @@ class S3Blobs:
         self.objects = objects
         self.part_size = part_size
 
-    async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
+    async def hold(self, content: Content, limit: int, inspector: Inspector | None) -> Held | Content:
+        """A file part of at most WHOLE_MAX bytes, read, hashed and judged, with nothing written; a larger one
+        as a `Content` to `put` (what was read put back in front)."""
         try:
             chunks, whole = await _read_whole(content, min(WHOLE_MAX, limit))
         except BaseException:
             if inspector is not None:
                 inspector.abort()
             raise
-        if whole:
-            return await asyncio.to_thread(self._put_whole, key, b"".join(chunks), inspector)
-        return await self._put_stream(key, _Replayed(chunks, content), limit, inspector)
+        if not whole:
+            return _Replayed(chunks, content)
+        data = b"".join(chunks)
+        try:
+            return Held(data, await asyncio.to_thread(_judge, data, inspector))
+        except Exception as exc:  # noqa: BLE001 - a refusal, judged by the use case as a failed stream's
+            return Held(data, exc)
 
-    def _put_whole(self, key: str, data: bytes, inspector: Inspector | None) -> StoredBlob:
-        """Hash and judge a small file, then store it (a refused one is never stored)."""
-        metadata = inspector.inspect(data).metadata_bytes if inspector is not None else None
-        self.objects.put_blocking(key, data)
-        md5 = hashlib.md5(data, usedforsecurity=False)
-        return StoredBlob(len(data), hashlib.sha256(data).hexdigest(), md5.hexdigest(),
-                          hashlib.blake2b(data, digest_size=32).hexdigest(), metadata)
+    async def put_held(self, key: str, data: bytes) -> None:
+        putting = asyncio.ensure_future(asyncio.to_thread(self.objects.put_blocking, key, data))
+        try:
+            await asyncio.shield(putting)
+        except asyncio.CancelledError:
+            # A PUT under way in its thread cannot be stopped: it lands first, so the caller's clean-up that
+            # follows the cancellation removes it rather than racing it.
+            with contextlib.suppress(Exception):
+                await putting
+            raise
 
-    async def _put_stream(self, key: str, content: _Replayed, limit: int, inspector: Inspector | None) -> StoredBlob:
+    async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
         reader = _HashingReader(content, asyncio.get_running_loop(), limit, inspector)
         try:
             await asyncio.to_thread(self.objects.put_stream_blocking, key, reader, self.part_size)
