@@ -27,7 +27,7 @@ document equal to what the files say. An upload sends a pass's writes together
 written, and the next pass reads them all again, like after any failed swap (that pass reads the file
 too, after the writes, so it stands for the re-read even when it finds nothing left to write).
 
-A builder may remember the documents it wrote last (`remember_pages`, the metadata-worker's): the next
+A builder may remember the documents it wrote last (`remember_entries`, the metadata-worker's): the next
 file of that name then skips reading its pages, and the next new name skips reading the indexes. That
 changes nothing above: a remembered document is a read like any other, used only for a compare-and-swap,
 which fails if anyone wrote the document since (its `rev` changed), so a pass writes every remembered
@@ -140,16 +140,19 @@ def build_page(files: Iterable[StoredFile]) -> tuple[list[FileEntry], list[str]]
 class PageBuilder:
     """Computes and stores the simple documents of a project's scopes."""
 
-    def __init__(self, mongo: Mongo, packages: PackageRepository, remember_pages: int = 0) -> None:
+    def __init__(self, mongo: Mongo, packages: PackageRepository, remember_entries: int = 0) -> None:
         self.mongo = mongo
         self.packages = packages
         # The simple documents this builder wrote last, as written (with their `rev`): the next file of the
         # same name needs no read of its pages, nor a new name of the indexes. Only ever used through a
-        # compare-and-swap, which fails if another writer came since (then the document is read). 0: none (a
-        # process that rarely writes the same documents).
-        self.remember_pages = remember_pages
+        # compare-and-swap, which fails if another writer came since (then the document is read). Bounded by
+        # the entries they hold (a document counts 1, plus its files or names), the oldest forgotten first;
+        # 0: none (a process that rarely writes the same documents).
+        self.remember_entries = remember_entries
         self._pages: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._remembered_at: dict[str, float] = {}  # key -> time.monotonic() when written
+        self._weights: dict[str, int] = {}
+        self._entries = 0
         # A project's ancestors are set when it is created and never change (there is no project transfer):
         # remembered, so indexing a file does not look them up each time.
         self._ancestors: dict[int, dict[str, Any]] = {}
@@ -276,16 +279,21 @@ class PageBuilder:
         return {key: doc for key in keys if (doc := self._pages.get(key)) is not None}
 
     def _remember(self, key: str, doc: dict[str, Any] | None) -> None:
-        """Keep the document this builder just wrote (None: forget it), the most recent `remember_pages`."""
-        self._pages.pop(key, None)
-        self._remembered_at.pop(key, None)
-        if doc is None or self.remember_pages <= 0:
+        """Keep the document this builder just wrote (None: forget it), the most recent within
+        `remember_entries`."""
+        self._forget(key)
+        weight = 1 + len(doc.get("files", ())) + len(doc.get("names", ())) if doc is not None else 0
+        if doc is None or weight > self.remember_entries:
             return
-        self._pages[key] = doc
-        self._remembered_at[key] = time.monotonic()
-        while len(self._pages) > self.remember_pages:
-            oldest, _ = self._pages.popitem(last=False)
-            self._remembered_at.pop(oldest, None)
+        self._pages[key], self._remembered_at[key], self._weights[key] = doc, time.monotonic(), weight
+        self._entries += weight
+        while self._entries > self.remember_entries:
+            self._forget(next(iter(self._pages)))
+
+    def _forget(self, key: str) -> None:
+        if self._pages.pop(key, None) is not None:
+            self._remembered_at.pop(key, None)
+            self._entries -= self._weights.pop(key)
 
     async def rebuild_scopes(self, project: dict[str, Any], names: Sequence[str]) -> list[Scope]:
         """Recompute the pages of `names` and their presence in the index of the project and each ancestor

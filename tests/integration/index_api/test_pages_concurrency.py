@@ -66,11 +66,11 @@ async def test_concurrent_uploads_and_a_deletion_leave_the_documents_equal_to_th
 
 
 async def test_builders_remembering_their_pages_never_overwrite_what_another_wrote(seed: Seeder) -> None:
-    """Two workers' builders, each keeping the pages it wrote (the metadata-worker's `remember_pages`), take
+    """Two workers' builders, each keeping the pages it wrote (the metadata-worker's `remember_entries`), take
     turns on one name, with a deletion (a builder that remembers nothing) in between: a remembered page is
     stale after the other's write, and its compare-and-swap must fail and be read again, never win."""
-    first = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
-    second = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+    first = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_entries=64)
+    second = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_entries=64)
     deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
     await seed.group("turns", "public")
     project = await seed.project("turns/app", "public")
@@ -128,7 +128,7 @@ async def upload(seed: Seeder, builder: PageBuilder, project: dict[str, Any], na
 
 async def test_a_new_name_uses_the_remembered_indexes_without_reading_them(seed: Seeder) -> None:
     repository = ReadingRepository(seed.mongo)
-    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    builder = PageBuilder(seed.mongo, repository, remember_entries=64)
     await seed.group("fresh", "public")
     project = await seed.project("fresh/app", "public")
     await upload(seed, builder, project, "first", "1.0")
@@ -143,8 +143,8 @@ async def test_a_new_name_uses_the_remembered_indexes_without_reading_them(seed:
 
 async def test_a_remembered_index_another_writer_changed_fails_its_swap_and_is_read(seed: Seeder) -> None:
     repository = ReadingRepository(seed.mongo)
-    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
-    other = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+    builder = PageBuilder(seed.mongo, repository, remember_entries=64)
+    other = PageBuilder(seed.mongo, PackageRepository(seed.mongo), remember_entries=64)
     await seed.group("busy", "public")
     project = await seed.project("busy/app", "public")
     await upload(seed, builder, project, "mine", "1.0")
@@ -165,7 +165,7 @@ async def test_a_known_name_reads_nothing_its_builder_remembers(seed: Seeder) ->
     """The next file of a name: its pages and the indexes listing it were written by this builder, so none
     is read; each is written (the indexes unchanged), its compare-and-swap checking it."""
     repository = ReadingRepository(seed.mongo)
-    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    builder = PageBuilder(seed.mongo, repository, remember_entries=64)
     await seed.group("known", "public")
     project = await seed.project("known/app", "public")
     await upload(seed, builder, project, "same", "1.0")
@@ -184,7 +184,7 @@ async def test_a_remembered_index_listing_the_name_that_a_deletion_changed_is_re
     """A deletion removed the name from the index since the builder wrote it: the rewrite of the remembered
     index fails its compare-and-swap, the next pass reads it, and the name is listed again."""
     repository = ReadingRepository(seed.mongo)
-    builder = PageBuilder(seed.mongo, repository, remember_pages=8)
+    builder = PageBuilder(seed.mongo, repository, remember_entries=64)
     deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
     await seed.group("again", "public")
     project = await seed.project("again/app", "public")
@@ -209,7 +209,7 @@ async def test_a_first_pass_from_documents_remembered_before_the_file_was_instal
         seed: Seeder) -> None:
     """Every document the pass swaps was remembered before the file became installable (`installed_at`): a
     deletion of the file would fail one of the swaps, so the file is not read again after the writes."""
-    builder = CheckingBuilder(seed.mongo, ReadingRepository(seed.mongo), remember_pages=8)
+    builder = CheckingBuilder(seed.mongo, ReadingRepository(seed.mongo), remember_entries=64)
     await seed.group("quick", "public")
     project = await seed.project("quick/app", "public")
     await upload(seed, builder, project, "fast", "1.0")
@@ -227,7 +227,7 @@ async def test_a_deletion_after_the_file_became_installable_fails_a_swap_of_a_pa
     and the documents end as the files say (the file not listed)."""
     projects: list[dict[str, Any]] = []
     for name, guessed in (("known", False), ("newname", True)):
-        builder = CheckingBuilder(seed.mongo, PackageRepository(seed.mongo), remember_pages=8)
+        builder = CheckingBuilder(seed.mongo, PackageRepository(seed.mongo), remember_entries=64)
         deleter = PageBuilder(seed.mongo, PackageRepository(seed.mongo))
         await seed.group(f"race-{name}", "public")
         project = await seed.project(f"race-{name}/app", "public")

@@ -7,7 +7,7 @@ import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
 from registry_shared.events import Scope
-from registry_shared.pages import add_entry, build_page, file_entry, scopes_of, upload_time
+from registry_shared.pages import PageBuilder, add_entry, build_page, file_entry, scopes_of, upload_time
 from registry_shared.records.files import StoredFile
 from registry_shared.records.pages import PackagePageDoc, ScopeIndexDoc, packed, unpacked
 
@@ -140,3 +140,18 @@ def test_packed_lists_are_the_bytes_the_standard_library_wrote() -> None:
 def test_a_document_written_before_packing_is_read_as_it_is() -> None:
     legacy = {"_id": "project:7:demo", "versions": ["1.0"], "files": [{"filename": "demo-1.0.tar.gz"}]}
     assert unpacked(legacy) == legacy
+
+
+def test_remembered_documents_are_bounded_by_the_entries_they_hold() -> None:
+    """The page builder's memory of what it wrote: a document counts 1 plus its files or names, the oldest
+    forgotten first, and one larger than the whole budget is not kept at all."""
+    builder = PageBuilder(None, None, remember_entries=10)  # type: ignore[arg-type]  # no database touched
+    page = {"files": [{"filename": f"f{i}"} for i in range(3)]}  # weighs 4
+    builder._remember("project:1:a", page)
+    builder._remember("project:1", {"names": ["a", "b"]})  # 3
+    builder._remember("project:1:b", page)  # 4: 11 in all, so the oldest goes
+    assert list(builder._pages) == ["project:1", "project:1:b"]
+    builder._remember("project:1:huge", {"files": [{}] * 10})  # 11 alone: never kept, nothing else dropped
+    assert list(builder._pages) == ["project:1", "project:1:b"]
+    builder._remember("project:1:b", None)  # forgotten after a failed swap
+    assert list(builder._pages) == ["project:1"] and builder._entries == 3

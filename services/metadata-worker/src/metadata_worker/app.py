@@ -41,8 +41,10 @@ __all__ = ["BROKER", "CONSUMER", "GOVERNANCE_CONSUMERS", "MONGO", "STORE", "crea
 CONSUMER = web.AppKey("consumer", Consumer)
 REPLICA_VIEW = web.AppKey("replica_view", ReplicaView)
 # Simple documents the page builder keeps as it wrote them (the next file of a name then reads none of its
-# pages, the next new name none of the indexes): a 300-version page is ~110 KB, so at most a few MB.
-REMEMBERED_PAGES = 32
+# pages, the next new name none of the indexes), bounded by the file entries and names they hold (~0.65 KB
+# each in memory: ~6.5 MB). Enough for the pages of a few hundred names, as `twine upload dist/*` sends the
+# wheels of many projects before their sdists.
+REMEMBERED_ENTRIES = 10_000
 # The audit, webhook and download consumers, by queue role ("audit", "webhooks", "downloads").
 GOVERNANCE_CONSUMERS = web.AppKey("governance_consumers", dict)
 
@@ -71,7 +73,7 @@ def create_app(settings: WorkerSettings) -> web.Application:
         announcer = Announcer(app[BROKER], view.registry, settings.index_applied_timeout, view=view)
         await announcer.start()
         publisher = WorkerPublisher(app[BROKER], worker_queue(settings.amqp_exchange), announcer)
-        pages = PageBuilder(app[MONGO], packages, remember_pages=REMEMBERED_PAGES)
+        pages = PageBuilder(app[MONGO], packages, remember_entries=REMEMBERED_ENTRIES)
         service = IndexingService(packages, distributions, pages, publisher)
         policy = retry_policy(settings)
         consumer = Consumer(service, publisher, policy)
