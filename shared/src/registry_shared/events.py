@@ -158,6 +158,14 @@ class IndexApplied(Event):
     replica: str
 
 
+class HooksChanged(Event):
+    """A scope's webhooks were created or deleted: the metadata-worker drops its cached hooks (awaited, so a
+    hook receives the events of everything done once its POST returned)."""
+
+    kind: ClassVar[str] = "hooks.changed"
+    scope: str  # `project:<id>` | `group:<id>`
+
+
 class ReplicaJoined(Event):
     """A replica that answers announcements (`replicas.AWAITED_ROLES`) registered its first heartbeat: those
     who keep a view of the live replicas (`replicas.ReplicaView`) wait for it from now on."""
@@ -334,7 +342,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (DistributionStored, DistributionIndexed, DistributionRejected, IndexChanged, IndexApplied,
                 TokenRevoked, AccessChanged, FileDeleted, PackageYanked, PackageUnyanked, PackageDeleted,
                 ProtectionRuleChanged, TokenCreated, PolicyChanged, PackageStatusChanged, AuditRecorded,
-                WebhookDelivery, DownloadsCounted, ReplicaJoined, ReplicaLeft)
+                WebhookDelivery, DownloadsCounted, ReplicaJoined, ReplicaLeft, HooksChanged)
 }
 
 

@@ -8,7 +8,9 @@ does the upload get its verdict or the delete its answer. A `token.revoked` or `
 the same way from every live index-api, upload-api and web replica (all cache credentials), so a revoked
 token is refused everywhere, and its web sessions are over, by the time `registry-admin token revoke`
 returns; a `policy.changed` or `package.status_changed` from every live index-api, upload-api and web
-replica (they all read the policies), so the change shows everywhere once its PUT or form returns.
+replica (they all read the policies), so the change shows everywhere once its PUT or form returns; a
+`hooks.changed` from every live metadata-worker (it caches the hooks), so a new hook hears of everything done
+after its POST returned.
 
 An upload's `index.changed` is awaited by the uploading upload-api replica itself rather than by the
 metadata-worker that announces it (`Announcer.publish_for`): the answers go to the upload-api's own queue,
@@ -45,6 +47,7 @@ from .adapters.mongo import Mongo
 from .events import (
     AccessChanged,
     Event,
+    HooksChanged,
     IndexApplied,
     IndexChanged,
     PackageStatusChanged,
@@ -63,6 +66,7 @@ log = get_logger()
 ROLE = "index-api"
 UPLOAD_ROLE = "upload-api"
 WEB_ROLE = "web"  # its sessions end when their token is revoked; its package pages when they change
+WORKER_ROLE = "metadata-worker"  # it caches each scope's webhooks
 HEARTBEAT_S = 2.0
 STALE_S = 3 * HEARTBEAT_S
 # Whose answers an announced event waits for: the replicas whose caches it changes.
@@ -72,6 +76,7 @@ AWAITED_ROLES: dict[type[Event], tuple[str, ...]] = {
     AccessChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
     PolicyChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),  # the web's badges read the policies and statuses too
     PackageStatusChanged: (ROLE, UPLOAD_ROLE, WEB_ROLE),
+    HooksChanged: (WORKER_ROLE,),
 }
 # Rare administrative changes whose caller must find them applied everywhere (SPEC §9 "by the time its PUT
 # returns"): worth a longer bounded wait than an upload's INDEX_APPLIED_TIMEOUT when replicas are busy.

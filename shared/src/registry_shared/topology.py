@@ -18,7 +18,8 @@ nothing here touches the broker.
 - `<exchange>.downloads`: metadata-worker's download counter, bound to `downloads.counted`.
 - Private (exclusive, auto-deleted, broker-named) queues: every index-api replica's, bound to
   `INDEX_REPLICA_BINDINGS`; every upload-api replica's, bound to `verdict_bindings(reply_to)` and
-  `CREDENTIAL_BINDINGS`; every metadata-worker's replica view, bound to `REPLICA_VIEW_BINDINGS`.
+  `CREDENTIAL_BINDINGS`; every metadata-worker's replica view, bound to `REPLICA_VIEW_BINDINGS`, and its
+  own, bound to `WORKER_REPLICA_BINDINGS`.
   `index.applied` answers go to the asker's private queue through the default
   exchange (routing key = that queue's name), so they need no name here.
 """
@@ -32,6 +33,7 @@ from .events import (
     DistributionStored,
     DownloadsCounted,
     FileDeleted,
+    HooksChanged,
     IndexChanged,
     PackageDeleted,
     PackageStatusChanged,
@@ -56,6 +58,8 @@ POLICY_BINDINGS: tuple[str, ...] = (PolicyChanged.kind, PackageStatusChanged.kin
 INDEX_REPLICA_BINDINGS: tuple[str, ...] = (IndexChanged.kind, *CREDENTIAL_BINDINGS, *POLICY_BINDINGS)
 # A process that keeps a view of the live replicas (the metadata-worker, for uploads' announcements).
 REPLICA_VIEW_BINDINGS: tuple[str, ...] = (ReplicaJoined.kind, ReplicaLeft.kind)
+# Every metadata-worker replica's own queue: what its caches hold (the hooks of each scope).
+WORKER_REPLICA_BINDINGS: tuple[str, ...] = (HooksChanged.kind,)
 VERDICT_KINDS: tuple[str, ...] = (DistributionIndexed.kind, DistributionRejected.kind)
 # Verdicts are routed `<kind>.<replica>` (or the bare kind): `#` matches both.
 AUDIT_BINDINGS: tuple[str, ...] = (

@@ -29,6 +29,7 @@ class FakeStore:
         self.usernames = {7: "ann"}
         self.project_path = "acme/api"
         self.lookups: list[tuple[str, Any]] = []
+        self.during_hooks: Any = None  # called while hooks() reads: what happens meanwhile
 
     async def insert_record(self, message_id: str, record: dict[str, Any], scopes: list[str]) -> dict[str, Any]:
         if message_id not in self.records:
@@ -47,6 +48,9 @@ class FakeStore:
         return {"_id": group_id, "path": "acme", "ancestor_ids": []}
 
     async def hooks(self, scopes: Sequence[str]) -> list[dict[str, Any]]:
+        self.lookups.append(("hooks", tuple(scopes)))
+        if self.during_hooks is not None:
+            self.during_hooks()
         return [h for h in self.hook_docs if h["scope"] in scopes]
 
     async def hook(self, hook_id: int) -> dict[str, Any] | None:
@@ -118,6 +122,39 @@ async def test_hooks_get_what_they_asked_for() -> None:
     assert await hooks.fan_out(recorded, None) == "fanned_out"
     assert publisher.events == [WebhookDelivery(hook_id=1, record={"event_name": "package_published"})]
     assert await hooks.deliver(WebhookDelivery(hook_id=99, record={}), None) == "hook_gone"
+
+
+async def test_each_scope_s_hooks_are_read_once_until_they_change() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    hooks = WebhookService(store, publisher, timeout=1, allow_local=True)
+    published = AuditRecorded(record={"event_name": "package_published"}, scopes=["project:5", "group:2"])
+    created = AuditRecorded(record={"event_name": "token_created"}, scopes=["project:5", "group:2"])
+    for event in (published, published, created):
+        await hooks.fan_out(event, None)
+    assert [s for kind, s in store.lookups if kind == "hooks"] == [("project:5", "group:2")]
+    assert [e.hook_id for e in publisher.events] == [1, 1, 1, 2]  # type: ignore[attr-defined]
+
+    store.hook_docs.append({"_id": 3, "scope": "group:2", "url": "http://z", "events": []})
+    hooks.hooks_changed("group:2")  # its creator awaits this before its POST returns
+    await hooks.fan_out(published, None)
+    assert [s for kind, s in store.lookups if kind == "hooks"][-1] == ("group:2",)  # only that scope again
+    assert [e.hook_id for e in publisher.events[-2:]] == [1, 3]  # type: ignore[attr-defined]
+
+
+async def test_hooks_read_while_they_change_are_used_but_not_kept() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    hooks = WebhookService(store, publisher, timeout=1, allow_local=True)
+    store.during_hooks = lambda: hooks.hooks_changed("project:5")
+    recorded = AuditRecorded(record={"event_name": "package_published"}, scopes=["group:2"])
+    await hooks.fan_out(recorded, None)
+    store.during_hooks = None
+    await hooks.fan_out(recorded, None)
+    assert len([kind for kind, _ in store.lookups if kind == "hooks"]) == 2  # the first read was not kept
+    await hooks.fan_out(recorded, None)
+    assert len([kind for kind, _ in store.lookups if kind == "hooks"]) == 2
+    hooks.forget_hooks()  # after a reconnection to the broker
+    await hooks.fan_out(recorded, None)
+    assert len([kind for kind, _ in store.lookups if kind == "hooks"]) == 3
 
 
 async def test_downloads_are_summed_per_file_and_package() -> None:

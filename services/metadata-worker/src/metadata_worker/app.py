@@ -5,21 +5,34 @@ comes last, so on SIGTERM it stops (and finishes the messages in hand) before an
 """
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 
 import structlog
 from aiohttp import web
 
+from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
-from registry_shared.events import AuditRecorded, DownloadsCounted, Event, WebhookDelivery
+from registry_shared.events import AuditRecorded, DownloadsCounted, Event, HooksChanged, WebhookDelivery
 from registry_shared.governance.audit import BUILDERS
 from registry_shared.pages import PageBuilder
-from registry_shared.replicas import Announcer, ReplicaRegistry, ReplicaView
+from registry_shared.replicas import (
+    WORKER_ROLE,
+    Announcer,
+    ReplicaRegistry,
+    ReplicaView,
+    acknowledge,
+    consume_replica_event,
+    heartbeat,
+)
 from registry_shared.topology import (
     AUDIT_BINDINGS,
     DOWNLOAD_BINDINGS,
     WEBHOOK_BINDINGS,
+    WORKER_REPLICA_BINDINGS,
     audit_queue,
     download_queue,
     webhook_queue,
@@ -55,6 +68,27 @@ def retry_policy(settings: WorkerSettings) -> RetryPolicy:
     """The backoff and window of transient failures; its delays name the queues `<work queue>.retry.<s>`."""
     return RetryPolicy.from_seconds(settings.worker_retry_delay, settings.worker_retry_delay_max,
                                     settings.worker_retry_window)
+
+
+@contextlib.asynccontextmanager
+async def _as_replica(broker: Broker, registry: ReplicaRegistry, replica_id: str,
+                      hooks: WebhookService) -> AsyncIterator[None]:
+    """This worker as a replica (`WORKER_ROLE`) that keeps each scope's hooks: its own queue subscribed, then
+    its heartbeats, so whoever creates or deletes a hook waits until it has dropped what it kept."""
+    replica = f"{replica_id or WORKER_ROLE}-{uuid.uuid4().hex[:8]}"
+
+    def drop(event: Event) -> None:
+        if isinstance(event, HooksChanged):
+            hooks.hooks_changed(event.scope)
+            log.info("hooks_dropped", scope=event.scope)
+
+    queue = await broker.declare_private_queue(WORKER_REPLICA_BINDINGS)
+    await broker.consume(queue, partial(consume_replica_event, handle=drop,
+                                        applied=partial(acknowledge, broker, replica=replica)))
+    if broker.connection is not None:  # events may have been missed while the broker was away
+        broker.connection.reconnect_callbacks.add(lambda _connection: hooks.forget_hooks())
+    async with heartbeat(registry, replica, role=WORKER_ROLE, broker=broker):
+        yield
 
 
 def create_app(settings: WorkerSettings) -> web.Application:
@@ -119,7 +153,8 @@ def create_app(settings: WorkerSettings) -> web.Application:
         app[GOVERNANCE_CONSUMERS] = consumers
         log.info("governance_consumers_started", queues=[audit_queue(exchange), webhook_queue(exchange),
                                                          download_queue(exchange)])
-        yield
+        async with _as_replica(broker, ReplicaRegistry(app[MONGO]), settings.replica_id, hooks):
+            yield
         for consumer in consumers.values():
             await consumer.stop()
         await hooks.close()

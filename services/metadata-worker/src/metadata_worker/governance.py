@@ -3,12 +3,14 @@
 - `AuditService.record`: one append-only record per domain event, written once per AMQP `message_id`
   (the record's `_id`), so a redelivered event writes nothing twice; then `audit.recorded` (again on a
   redelivery, so a crash between the two loses no hook delivery: deliveries are at least once).
-- `WebhookService`: fans an `audit.recorded` out as one `webhook.delivery` per matching hook, and delivers
-  each (10 s timeout; a non-2xx or no answer raises, and the consumer retries it with backoff).
+- `WebhookService`: fans an `audit.recorded` out as one `webhook.delivery` per matching hook (each scope's
+  hooks kept in memory until `hooks.changed`), and delivers each (10 s timeout; a non-2xx or no answer
+  raises, and the consumer retries it with backoff).
 - `DownloadService`: adds a batch of counted downloads to the file and package documents.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -96,16 +98,24 @@ class AuditService:
 
 
 class WebhookService:
-    def __init__(self, store: AuditStore, publisher: Publisher, *, timeout: float, allow_local: bool) -> None:
+    """Fans out and delivers. Each scope's hooks are kept once read (most scopes have none), until a
+    `hooks.changed` for the scope (`hooks_changed`; awaited by whoever created or deleted a hook) or a
+    reconnection to the broker (`forget_hooks`) drops them."""
+
+    def __init__(self, store: AuditStore, publisher: Publisher, *, timeout: float, allow_local: bool,
+                 remember_scopes: int = 10_000) -> None:
         self.store = store
         self.publisher = publisher
         self.timeout = timeout
         self.allow_local = allow_local
+        self.remember_scopes = remember_scopes
         self._session: aiohttp.ClientSession | None = None
+        self._hooks: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._changes = 0  # hooks.changed seen: a read that one overtook is used, not kept
 
     async def fan_out(self, event: AuditRecorded, correlation_id: str | None) -> str:
         name = str(event.record.get("event_name", ""))
-        hooks = [h for h in await self.store.hooks(event.scopes) if wants(list(h.get("events") or []), name)]
+        hooks = [h for h in await self._hooks_of(event.scopes) if wants(list(h.get("events") or []), name)]
         for hook in hooks:
             await self.publisher.publish(WebhookDelivery(hook_id=int(hook["_id"]), record=event.record),
                                          correlation_id)
@@ -131,6 +141,30 @@ class WebhookService:
             raise HookFailed(f"hook {event.hook_id} answered {status}")
         log.info("webhook_delivered", hook_id=event.hook_id, status=status, event_name=event.record.get("event_name"))
         return "delivered"
+
+    def hooks_changed(self, scope: str) -> None:
+        self._changes += 1
+        self._hooks.pop(scope, None)
+
+    def forget_hooks(self) -> None:
+        self._changes += 1
+        self._hooks.clear()
+
+    async def _hooks_of(self, scopes: Sequence[str]) -> list[dict[str, Any]]:
+        """The hooks of `scopes`, oldest first; those not kept are read (one query) and kept."""
+        missing = [scope for scope in scopes if scope not in self._hooks]
+        found: dict[str, list[dict[str, Any]]] = {scope: [] for scope in missing}
+        if missing:
+            changes = self._changes
+            for hook in await self.store.hooks(missing):
+                found.setdefault(str(hook.get("scope")), []).append(hook)
+            if changes == self._changes:
+                for scope in missing:
+                    self._hooks[scope] = found[scope]
+                while len(self._hooks) > self.remember_scopes:
+                    self._hooks.popitem(last=False)
+        hooks = [hook for scope in scopes for hook in found.get(scope, self._hooks.get(scope, []))]
+        return sorted(hooks, key=lambda hook: hook["_id"])
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -3,7 +3,8 @@ interface and registry-admin call them alike.
 
 Yank lives in yank.py; the cleanup policy's rules in cleanup.py. Each rule change is announced as
 `protection_rule.changed` (audit) and `access.changed`, which every index-api and upload-api replica
-answers once it dropped its cached rules and decisions, so the next upload sees the rule.
+answers once it dropped its cached rules and decisions, so the next upload sees the rule; each hook created
+or deleted as `hooks.changed`, which every metadata-worker answers once it dropped its cached hooks.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from ..domain.access import AccessFacts, Principal
 from ..errors import NotFound, ParameterInvalid, ParameterMissing
-from ..events import AccessChanged, Event, ProtectionRuleChanged
+from ..events import AccessChanged, Event, HooksChanged, ProtectionRuleChanged
 from ..logging import get_logger
 from .protection import DELETE_LEVELS, PUSH_LEVELS, ProtectionRule, check_delete
 from .webhooks import check_events, check_url
@@ -138,11 +139,14 @@ class Governance:
         await check_url(url, self.allow_local_hooks)
         hook = await self.store.create_hook(scope, url, token, events)
         log.info("hook_created", scope=scope, hook_id=hook["_id"], events=events)  # never the token
+        # Returns once every live metadata-worker dropped its cached hooks of the scope.
+        await self.publisher.publish(HooksChanged(scope=scope), None)
         return hook
 
     async def delete_hook(self, scope: str, hook_id: int) -> None:
         if not await self.store.delete_hook(scope, hook_id):
             raise NotFound("404 Hook Not Found")
+        await self.publisher.publish(HooksChanged(scope=scope), None)
 
 
 def _rule_with(rule: ProtectionRule, fields: dict[str, Any]) -> ProtectionRule:
