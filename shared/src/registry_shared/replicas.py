@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import aio_pika
 import structlog
@@ -160,7 +161,7 @@ class ReplicaView:
         self.every = every
         self._seen: dict[str, tuple[str, datetime]] = {}
         self._left: dict[str, datetime] = {}  # replica -> when it said it left
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # set (and replaced) at each change
 
     def live(self, roles: Iterable[str]) -> set[str]:
         since = datetime.now(UTC) - timedelta(seconds=self.registry.stale_s)
@@ -169,8 +170,8 @@ class ReplicaView:
 
     async def wait_for(self, check: Callable[[ReplicaView], bool]) -> None:
         """Return once `check(self)` holds (it is tried again after each change)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: check(self))
+        while not check(self):
+            await self._changed.wait()
 
     async def refresh(self) -> None:
         found = await self.registry.seen(_VIEWED_ROLES)
@@ -182,29 +183,21 @@ class ReplicaView:
                 continue  # its last beat, read before it left
             known = self._seen.get(replica)
             self._seen[replica] = (role, max(at, known[1]) if known is not None else at)
-        await self._notify()
+        self._notify()
 
-    async def apply(self, event: Event) -> None:
+    def apply(self, event: Event) -> None:
         if isinstance(event, ReplicaJoined):
             self._left.pop(event.replica, None)
             self._seen[event.replica] = (event.role, datetime.now(UTC))
         elif isinstance(event, ReplicaLeft):
             self._seen.pop(event.replica, None)
             self._left[event.replica] = datetime.now(UTC)
-        await self._notify()
+        self._notify()
 
     @contextlib.asynccontextmanager
     async def running(self, broker: Broker) -> AsyncIterator[ReplicaView]:
         queue = await broker.declare_private_queue(REPLICA_VIEW_BINDINGS)
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            async with message.process(requeue=False, ignore_processed=True):
-                try:
-                    await self.apply(parse_event(message.type, message.body))
-                except ValueError as exc:
-                    log.warning("event_unreadable", type=message.type, error=str(exc)[:200])
-
-        await broker.consume(queue, on_message)
+        await broker.consume(queue, partial(consume_replica_event, handle=self.apply, applied=None))
         await self.refresh()
 
         async def refresh_often() -> None:
@@ -218,9 +211,9 @@ class ReplicaView:
         async with running(refresh_often()):
             yield self
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
 async def acknowledge(broker: Broker, message: AbstractIncomingMessage, replica: str) -> None:

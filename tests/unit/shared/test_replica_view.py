@@ -30,7 +30,7 @@ async def test_replicas_come_from_reads_and_from_what_they_say() -> None:
     beats.beats["a"] = ("index-api", datetime.now(UTC))
     view = view_of(beats)
     await view.refresh()
-    await view.apply(ReplicaJoined(replica="w", role="web"))
+    view.apply(ReplicaJoined(replica="w", role="web"))
     assert view.live(["index-api", "web"]) == {"a", "w"}
     assert view.live(["index-api"]) == {"a"} and view.live(["upload-api"]) == set()
 
@@ -38,7 +38,7 @@ async def test_replicas_come_from_reads_and_from_what_they_say() -> None:
 async def test_a_read_from_before_a_join_does_not_drop_the_joined_replica() -> None:
     beats = Heartbeats()
     view = view_of(beats)
-    await view.apply(ReplicaJoined(replica="new", role="index-api"))
+    view.apply(ReplicaJoined(replica="new", role="index-api"))
     await view.refresh()  # read before its first beat was written
     assert view.live(["index-api"]) == {"new"}
 
@@ -48,7 +48,7 @@ async def test_a_read_still_holding_the_last_beat_of_a_replica_that_left_does_no
     beats.beats["old"] = ("index-api", datetime.now(UTC))
     view = view_of(beats)
     await view.refresh()
-    await view.apply(ReplicaLeft(replica="old", role="index-api"))
+    view.apply(ReplicaLeft(replica="old", role="index-api"))
     await view.refresh()  # read before its registration was removed
     assert view.live(["index-api"]) == set()
     beats.beats["old"] = ("index-api", datetime.now(UTC) + timedelta(seconds=1))  # the same id beating again

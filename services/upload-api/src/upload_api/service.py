@@ -232,14 +232,8 @@ class UploadService:
         the moment it is known to be ours."""
         await asyncio.wait([reserving])  # waits without cancelling it when the stream ends first
         owner, doc = _outcome(reserving) or (False, None)
-        if not owner or doc is None:
-            return
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            try:
-                await self.reservations.renew_lease(doc.id, doc.upload_id, self.lease)
-            except Exception as exc:  # noqa: BLE001 - the next renewal may succeed; mark_stored decides
-                log.warning("lease_renewal_failed", file_id=doc.id, error=type(exc).__name__)
+        if owner and doc is not None:
+            await self._renew(doc)
 
     async def _stream(self, reservation: StoredFile, content: Content, declared: dict[str, str]) -> Streamed:
         """Stream into S3 (inspecting on the way), check the declared digests, read the body to its end.
@@ -358,7 +352,8 @@ class UploadService:
         raise UploadRejected(verdict.reason)
 
     async def _renew(self, doc: StoredFile) -> None:
-        """Keep the published reservation's lease while its verdict is awaited."""
+        """Keep our reservation's lease, every third of it, until cancelled (while its bytes stream, and while
+        its verdict is awaited)."""
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
