@@ -8,8 +8,9 @@ as soon as its bytes show it.
 
 A file part of up to WHOLE_MAX bytes (most wheels and sdists) is `hold`: read on the event loop, then
 hashed and inspected in one worker-thread call, before anything is written (the use case then reserves its
-name as stored while `put_held` sends it); the streaming pass's hand-overs (a thread pulling chunks from the
-loop, the inspector's own thread, a second call for the verdict) cost more than such a file's bytes do.
+name, with its size and digests, while `put_held` sends it); the streaming pass's hand-overs (a thread
+pulling chunks from the loop, the inspector's own thread, a second call for the verdict) cost more than such
+a file's bytes do.
 """
 from __future__ import annotations
 
