@@ -154,20 +154,19 @@ class FakeBlobs:
             data += chunk
         if len(data) > self.whole_max:
             return _Replay(data, content)
-        try:
-            metadata = inspector.inspect(data) if inspector is not None else None
-        except Exception as exc:  # noqa: BLE001 - as S3Blobs: a refusal is handed back
-            return Held(data, exc)
-        return Held(data, _blob(data, metadata))
+        return Held(data, _blob(data), inspector)
 
-    async def put_held(self, key: str, data: bytes) -> None:
+    async def put_held(self, key: str, held: Held) -> StoredBlob:
+        """As S3Blobs: stored while judged; a refused file's object removed."""
         self.putting.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail is not None:
             raise self.fail
-        self.objects[key] = data
+        metadata = held.inspector.inspect(held.data) if held.inspector is not None else None  # may refuse
+        self.objects[key] = held.data
         self.stored.set()
+        return _blob(held.data, metadata)
 
     async def _read_all(self, content: Any) -> bytes:
         data = b""
@@ -597,10 +596,9 @@ async def test_a_held_file_is_reserved_with_its_digests_and_published_in_one_wri
 
 
 @HELD
-async def test_a_held_file_refused_by_the_inspector_is_never_stored(world: World) -> None:
-    world.service.inspector = lambda *_args: RefusingInspector()
+async def test_a_held_file_with_a_malformed_request_is_never_stored(world: World) -> None:
     with pytest.raises(UploadRejected):
-        await world.upload()
+        await world.upload(md5_digest="0" * 32)
     assert not world.blobs.putting.is_set()  # refused before any byte went to S3
     assert world.blobs.objects == {} and world.reservations.docs == {}
 

@@ -101,20 +101,22 @@ class Reservations(Protocol):
 
 @dataclass(frozen=True)
 class Held:
-    """A file part small enough to be read whole before anything is written: its bytes, and their size and
-    digests with the inspector's verdict, or why they were refused."""
+    """A file part small enough to be read whole before anything is written: its bytes, their size and
+    digests (`blob`, without metadata), and the inspector that will judge them as they are stored."""
 
     data: bytes
-    blob: StoredBlob | Exception
+    blob: StoredBlob
+    inspector: Inspector | None = None
 
 
 class Blobs(Protocol):
     async def hold(self, content: Content, limit: int, inspector: Inspector | None) -> Held | Content:
-        """A small file part read, hashed and judged (`Held`); a larger one as a `Content` for `put`, what was
-        read of it put back in front."""
+        """A small file part read and hashed (`Held`); a larger one as a `Content` for `put`, what was read of
+        it put back in front."""
 
-    async def put_held(self, key: str, data: bytes) -> None:
-        """Store a held file's bytes at `key`; on any error nothing is left."""
+    async def put_held(self, key: str, held: Held) -> StoredBlob:
+        """Store a held file at `key` while its inspector judges it: its blob with the core metadata, or the
+        refusal raised (and nothing left, as on any error)."""
 
     async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
         """Stream `content` to `key`, hashing (and inspecting) it on the way; on any error nothing is left."""

@@ -171,17 +171,18 @@ class UploadService:
 
     async def _store_held(self, reservation: StoredFile, held: Held, request: UploadRequest,
                           declared: dict[str, str], lap: Laps) -> tuple[Streamed, Reservation]:
-        """A file held whole, judged before anything was written: its name is reserved (with its size and
-        digests) while its bytes go to S3. One that was refused, or whose request is malformed, reserves the
-        name all the same (so who hears what follows the rules of a stream) and stores nothing."""
+        """A file held whole: its digests and the rest of the request checked before anything is written, then
+        its name reserved (with its size and digests) while its bytes go to S3 and the inspector judges them.
+        A refusal or a failure is returned, judged once the reservation is known, as a stream's."""
         stored: Streamed = held.blob
-        if isinstance(stored, StoredBlob):
-            try:
-                _check_digests(stored, declared)
-                await request.content.finish()
-            except Exception as exc:  # noqa: BLE001 - judged once the reservation is known, as _stream's
-                stored = exc
+        try:
+            _check_digests(held.blob, declared)
+            await request.content.finish()
+        except Exception as exc:  # noqa: BLE001 - judged once the reservation is known, as _stream's
+            stored = exc
         if isinstance(stored, Exception):
+            if held.inspector is not None:
+                held.inspector.abort()
             reserving = asyncio.create_task(self._reserve(reservation))
             reserving.add_done_callback(lap.took("reserve"))
             return stored, reserving
@@ -190,8 +191,8 @@ class UploadService:
         reserving = asyncio.create_task(self._reserve(measured))
         reserving.add_done_callback(lap.took("reserve"))
         try:
-            await self.blobs.put_held(reservation.object_key, held.data)
-        except Exception as exc:  # noqa: BLE001 - object storage failed: judged once the reservation is known
+            stored = await self.blobs.put_held(reservation.object_key, held)
+        except Exception as exc:  # noqa: BLE001 - refused, or object storage failed: nothing was kept
             return exc, reserving
         except BaseException:
             await self._abandon(reserving, reservation)

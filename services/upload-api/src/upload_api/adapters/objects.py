@@ -6,16 +6,16 @@ them over without gathering them, so the body is never held in memory beyond one
 feeds each chunk to the inspector, so a bad archive stops the upload (and aborts the multipart upload)
 as soon as its bytes show it.
 
-A file part of up to WHOLE_MAX bytes (most wheels and sdists) is `hold`: read on the event loop, then
-hashed and inspected in one worker-thread call, before anything is written (the use case then reserves its
-name, with its size and digests, while `put_held` sends it); the streaming pass's hand-overs (a thread
-pulling chunks from the loop, the inspector's own thread, a second call for the verdict) cost more than such
-a file's bytes do.
+A file part of up to WHOLE_MAX bytes (most wheels and sdists) is `hold`: read on the event loop and hashed
+(the use case then reserves its name, with its size and digests), then `put_held` sends it to S3 while the
+inspector reads it whole in another thread (a refused file's object is removed); the streaming pass's
+hand-overs (a thread pulling chunks from the loop, the inspector's own thread, a second call for the
+verdict) cost more than such a file's bytes do.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import hashlib
 from collections import deque
 
@@ -27,6 +27,7 @@ from ..ports import Content, Held, Inspector, StoredBlob
 READ_CHUNK = 256 * 1024
 BATCH_BYTES = 1024 * 1024  # read from the request per hop to the event loop
 WHOLE_MAX = 256 * 1024  # a file part this small is held whole (well below RESERVE_AHEAD: it never waits)
+INLINE_HASH = 64 * 1024  # hashed on the event loop up to this size (~0.3 ms), in a thread above
 
 
 async def _read_batch(content: Content) -> list[bytes]:
@@ -138,12 +139,10 @@ class _HashingReader:
                           metadata)
 
 
-def _judge(data: bytes, inspector: Inspector | None) -> StoredBlob:
-    """The size and digests of a file held whole, and the inspector's verdict (raised when refused)."""
-    metadata = inspector.inspect(data).metadata_bytes if inspector is not None else None
+def _digests(data: bytes) -> StoredBlob:
     md5 = hashlib.md5(data, usedforsecurity=False)
     return StoredBlob(len(data), hashlib.sha256(data).hexdigest(), md5.hexdigest(),
-                      hashlib.blake2b(data, digest_size=32).hexdigest(), metadata)
+                      hashlib.blake2b(data, digest_size=32).hexdigest())
 
 
 class S3Blobs:
@@ -154,8 +153,8 @@ class S3Blobs:
         self.part_size = part_size
 
     async def hold(self, content: Content, limit: int, inspector: Inspector | None) -> Held | Content:
-        """A file part of at most WHOLE_MAX bytes, read, hashed and judged, with nothing written; a larger one
-        as a `Content` to `put` (what was read put back in front)."""
+        """A file part of at most WHOLE_MAX bytes, read and hashed, with nothing written; a larger one as a
+        `Content` to `put` (what was read put back in front)."""
         try:
             chunks, whole = await _read_whole(content, min(WHOLE_MAX, limit))
         except BaseException:
@@ -165,21 +164,28 @@ class S3Blobs:
         if not whole:
             return _Replayed(chunks, content)
         data = b"".join(chunks)
-        try:
-            return Held(data, await asyncio.to_thread(_judge, data, inspector))
-        except Exception as exc:  # noqa: BLE001 - a refusal, judged by the use case as a failed stream's
-            return Held(data, exc)
+        blob = _digests(data) if len(data) <= INLINE_HASH else await asyncio.to_thread(_digests, data)
+        return Held(data, blob, inspector)
 
-    async def put_held(self, key: str, data: bytes) -> None:
-        putting = asyncio.ensure_future(asyncio.to_thread(self.objects.put_blocking, key, data))
+    async def put_held(self, key: str, held: Held) -> StoredBlob:
+        inspector = held.inspector
+        judging = asyncio.ensure_future(asyncio.to_thread(inspector.inspect, held.data)) if inspector else None
+        putting = asyncio.ensure_future(asyncio.to_thread(self.objects.put_blocking, key, held.data))
+        # Threads cannot be stopped: both finish even when cancelled, so what follows (a clean-up) comes after.
+        both = asyncio.gather(putting, *([judging] if judging else []), return_exceptions=True)
         try:
-            await asyncio.shield(putting)
-        except asyncio.CancelledError:
-            # A PUT under way in its thread cannot be stopped: it lands first, so the caller's clean-up that
-            # follows the cancellation removes it rather than racing it.
-            with contextlib.suppress(Exception):
-                await putting
-            raise
+            await asyncio.shield(both)
+        finally:
+            outcome = await both
+        stored, *judged = outcome
+        verdict = judged[0] if judged else None
+        if isinstance(verdict, BaseException):
+            if not isinstance(stored, BaseException):
+                await self.objects.delete(key)  # stored, and refused: removed
+            raise verdict
+        if isinstance(stored, BaseException):
+            raise stored
+        return dataclasses.replace(held.blob, metadata=verdict.metadata_bytes if verdict is not None else None)
 
     async def put(self, key: str, content: Content, limit: int, inspector: Inspector | None) -> StoredBlob:
         reader = _HashingReader(content, asyncio.get_running_loop(), limit, inspector)
