@@ -5,8 +5,8 @@
 
 Joins the lines of each upload by correlation id and prints the median and p90 per stage, per corpus
 group (file name prefix):
-  api      request start -> `distribution_stored` (auth, reservation beside the S3 put, mark stored, publish
-           confirm)
+  api      request start -> `distribution_stored` (auth, the file part read and hashed, the reservation
+           beside the S3 put and the inspection, publish confirm)
   queue    -> worker `distribution_inspected` (delivery, the metadata's check; negative when the worker
            starts before upload-api has the broker's confirm, which is usual)
   index    -> worker `distribution_indexed` (Mongo writes, page updates, index.changed)
