@@ -80,8 +80,9 @@ class DistributionStored(Event):
     answers_to: str = ""
 
     def reservation(self, correlation_id: str | None) -> StoredFile | None:
-        """The stored file this message announces, as upload-api left it (`processing`); None when the
-        message does not carry the names (the document must be read)."""
+        """The stored file this message announces, as upload-api reserved and stored it (`processing`: its
+        bytes are in S3, whether or not the document says so yet); None when the message does not carry the
+        names (the document must be read)."""
         if not (self.name and self.canonical_version):
             return None
         return StoredFile(
