@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -136,6 +136,29 @@ async def heartbeat(registry: ReplicaRegistry, replica: str, every: float = HEAR
             await registry.leave(replica)
         if broker is not None:
             await _tell(broker, ReplicaLeft(replica=replica, role=role))
+
+
+def replica_name(replica_id: str, role: str) -> str:
+    """This process's name among the replicas: unique even where REPLICA_ID is unset or shared (tests start
+    several in one process)."""
+    return f"{replica_id or role}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def serving_as_replica(broker: Broker, registry: ReplicaRegistry, replica_id: str, role: str,
+                             bindings: Sequence[str], handle: Callable[[Event], None],
+                             forget: Callable[[], None]) -> AsyncIterator[str]:
+    """A replica whose caches events keep true: its own queue subscribed first (each event `handle`d, then
+    answered with `index.applied`), everything it keeps `forget`ten after a reconnection to the broker
+    (events may have been missed), then its heartbeats while the block runs. Yields its name."""
+    replica = replica_name(replica_id, role)
+    queue = await broker.declare_private_queue(bindings)
+    await broker.consume(queue, partial(consume_replica_event, handle=handle,
+                                        applied=partial(acknowledge, broker, replica=replica)))
+    if broker.connection is not None:
+        broker.connection.reconnect_callbacks.add(lambda _connection: forget())
+    async with heartbeat(registry, replica, role=role, broker=broker):
+        yield replica
 
 
 async def _tell(broker: Broker, event: Event) -> None:

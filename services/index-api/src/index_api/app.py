@@ -1,7 +1,6 @@
 """The application factory: resources in cleanup contexts (connected in order, closed in reverse)."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -14,7 +13,7 @@ from registry_shared.auth import AccessFactsService, CredentialResolver
 from registry_shared.governance.service import Governance
 from registry_shared.governance.yank import YankService
 from registry_shared.pages import PageBuilder
-from registry_shared.replicas import Announcer, ReplicaRegistry, acknowledge, heartbeat
+from registry_shared.replicas import ROLE, Announcer, ReplicaRegistry, acknowledge, heartbeat, replica_name
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import broker_context, mongo_context, store_context
 
@@ -74,8 +73,7 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     invalidator = Invalidator(app[PAGE_CACHE], app[ACCESS_CACHES], app[POLICY])
     assert broker.connection is not None
     broker.connection.reconnect_callbacks.add(lambda _connection: invalidator.reconnected())
-    # Unique per process, even where REPLICA_ID is unset or shared (tests start several in one).
-    replica = f"{app[SETTINGS].replica_id or 'index-api'}-{uuid.uuid4().hex[:8]}"
+    replica = replica_name(app[SETTINGS].replica_id, ROLE)
     queue = await broker.declare_private_queue(BINDINGS)
     await broker.consume(queue, partial(consume, invalidator=invalidator,
                                         applied=partial(acknowledge, broker, replica=replica)))

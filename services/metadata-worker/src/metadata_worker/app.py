@@ -5,15 +5,11 @@ comes last, so on SIGTERM it stops (and finishes the messages in hand) before an
 """
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import web
 
-from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.governance import GovernanceRepository
 from registry_shared.adapters.packages import PackageRepository
 from registry_shared.events import AuditRecorded, DownloadsCounted, Event, HooksChanged, WebhookDelivery
@@ -24,9 +20,7 @@ from registry_shared.replicas import (
     Announcer,
     ReplicaRegistry,
     ReplicaView,
-    acknowledge,
-    consume_replica_event,
-    heartbeat,
+    serving_as_replica,
 )
 from registry_shared.topology import (
     AUDIT_BINDINGS,
@@ -70,25 +64,14 @@ def retry_policy(settings: WorkerSettings) -> RetryPolicy:
                                     settings.worker_retry_window)
 
 
-@contextlib.asynccontextmanager
-async def _as_replica(broker: Broker, registry: ReplicaRegistry, replica_id: str,
-                      hooks: WebhookService) -> AsyncIterator[None]:
-    """This worker as a replica (`WORKER_ROLE`) that keeps each scope's hooks: its own queue subscribed, then
-    its heartbeats, so whoever creates or deletes a hook waits until it has dropped what it kept."""
-    replica = f"{replica_id or WORKER_ROLE}-{uuid.uuid4().hex[:8]}"
-
+def _hooks_events(hooks: WebhookService) -> Callable[[Event], None]:
+    """What the worker does with its own queue's events (`WORKER_REPLICA_BINDINGS`)."""
     def drop(event: Event) -> None:
         if isinstance(event, HooksChanged):
             hooks.hooks_changed(event.scope)
             log.info("hooks_dropped", scope=event.scope)
 
-    queue = await broker.declare_private_queue(WORKER_REPLICA_BINDINGS)
-    await broker.consume(queue, partial(consume_replica_event, handle=drop,
-                                        applied=partial(acknowledge, broker, replica=replica)))
-    if broker.connection is not None:  # events may have been missed while the broker was away
-        broker.connection.reconnect_callbacks.add(lambda _connection: hooks.forget_hooks())
-    async with heartbeat(registry, replica, role=WORKER_ROLE, broker=broker):
-        yield
+    return drop
 
 
 def create_app(settings: WorkerSettings) -> web.Application:
@@ -153,7 +136,10 @@ def create_app(settings: WorkerSettings) -> web.Application:
         app[GOVERNANCE_CONSUMERS] = consumers
         log.info("governance_consumers_started", queues=[audit_queue(exchange), webhook_queue(exchange),
                                                          download_queue(exchange)])
-        async with _as_replica(broker, ReplicaRegistry(app[MONGO]), settings.replica_id, hooks):
+        # This worker as a replica (`WORKER_ROLE`) that keeps each scope's hooks, so whoever creates or deletes
+        # a hook waits until it has dropped what it kept.
+        async with serving_as_replica(broker, ReplicaRegistry(app[MONGO]), settings.replica_id, WORKER_ROLE,
+                                      WORKER_REPLICA_BINDINGS, _hooks_events(hooks), hooks.forget_hooks):
             yield
         for consumer in consumers.values():
             await consumer.stop()

@@ -1,7 +1,6 @@
 """The application factory: resources in cleanup contexts (connected in order, closed in reverse)."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -18,7 +17,7 @@ from registry_shared.governance.service import Governance
 from registry_shared.governance.yank import YankService
 from registry_shared.pages import PageBuilder
 from registry_shared.policy_management import PolicyManagement
-from registry_shared.replicas import WEB_ROLE, Announcer, ReplicaRegistry, acknowledge, heartbeat
+from registry_shared.replicas import WEB_ROLE, Announcer, ReplicaRegistry, acknowledge, heartbeat, replica_name
 from registry_shared.web.app import create_base_app
 from registry_shared.web.contexts import broker_context, mongo_context
 
@@ -60,7 +59,7 @@ async def subscription_ctx(app: web.Application) -> AsyncIterator[None]:
     assert broker.connection is not None
     # Events may have been missed while the broker was away: forget everything.
     broker.connection.reconnect_callbacks.add(lambda _connection: forget_all())
-    replica = f"{settings.replica_id or WEB_ROLE}-{uuid.uuid4().hex[:8]}"
+    replica = replica_name(settings.replica_id, WEB_ROLE)
     queue = await broker.declare_private_queue(BINDINGS)
     await broker.consume(queue, partial(consume, caches=caches, book=book,
                                         applied=partial(acknowledge, broker, replica=replica)))

@@ -6,7 +6,6 @@ would still accept the token. A reconnect drops everything too (events may have 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Protocol
@@ -16,7 +15,7 @@ import structlog
 from registry_shared.adapters.amqp import Broker
 from registry_shared.adapters.mongo import Mongo
 from registry_shared.events import Event
-from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, acknowledge, consume_replica_event, heartbeat
+from registry_shared.replicas import UPLOAD_ROLE, ReplicaRegistry, serving_as_replica
 from registry_shared.topology import CREDENTIAL_BINDINGS, POLICY_BINDINGS
 
 from .access import CachedAccess
@@ -33,7 +32,6 @@ class Clearable(Protocol):
 async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, replica_id: str,
                         policies: UploadPolicies | None = None, *others: Clearable) -> AsyncIterator[None]:
     """Subscribe before serving, then announce the replica (heartbeats) while the block runs."""
-    replica = f"{replica_id or UPLOAD_ROLE}-{uuid.uuid4().hex[:8]}"
 
     def drop(event: Event) -> None:
         if event.kind in POLICY_BINDINGS:
@@ -44,12 +42,9 @@ async def access_events(broker: Broker, mongo: Mongo, access: CachedAccess, repl
             log.info("access_cache_dropped", reason=event.kind,
                      dropped=access.clear() + sum(other.clear() for other in others))
 
-    queue = await broker.declare_private_queue((*CREDENTIAL_BINDINGS, *POLICY_BINDINGS))
-    await broker.consume(queue, partial(consume_replica_event, handle=drop,
-                                        applied=partial(acknowledge, broker, replica=replica)))
-    if broker.connection is not None:
-        broker.connection.reconnect_callbacks.add(lambda _connection: _forget(access, policies, others))
-    async with heartbeat(ReplicaRegistry(mongo), replica, role=UPLOAD_ROLE, broker=broker):
+    async with serving_as_replica(broker, ReplicaRegistry(mongo), replica_id, UPLOAD_ROLE,
+                                  (*CREDENTIAL_BINDINGS, *POLICY_BINDINGS), drop,
+                                  partial(_forget, access, policies, others)):
         yield
 
 
