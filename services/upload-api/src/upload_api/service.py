@@ -138,7 +138,8 @@ class UploadService:
             canonical_version=canonical_version(version), sha256=declared.get("sha256", ""),
             uploader=principal.log_fields(), correlation_id=request.correlation_id,
         )
-        held = await self.blobs.hold(request.content, self.max_size, self._inspector_for(reservation))
+        inspector = self._inspector_for(reservation)  # judges the bytes held whole, or as they stream
+        held = await self.blobs.hold(request.content, self.max_size, inspector)
         if isinstance(held, Held):
             stored, reserving = await self._store_held(reservation, held, request, declared, lap)
         else:
@@ -150,7 +151,7 @@ class UploadService:
             content = _AfterReservation(held, reserving, declared.get("sha256"), self.reserve_ahead)
             try:
                 async with running(self._renew_once_reserved(reserving)):
-                    stored = await self._stream(reservation, content, declared)
+                    stored = await self._stream(reservation, content, declared, inspector)
             except BaseException:
                 # Cancelled (the client went away): nothing of ours stays, neither the object nor the reservation.
                 await self._abandon(reserving, reservation)
@@ -236,15 +237,15 @@ class UploadService:
         if owner and doc is not None:
             await self._renew(doc)
 
-    async def _stream(self, reservation: StoredFile, content: Content, declared: dict[str, str]) -> Streamed:
+    async def _stream(self, reservation: StoredFile, content: Content, declared: dict[str, str],
+                      inspector: Inspector | None) -> Streamed:
         """Stream into S3 (inspecting on the way), check the declared digests, read the body to its end.
 
         A failure is returned, not raised, with nothing left in S3: what it means (and which error the
         client gets) depends on whose the name turns out to be.
         """
         try:
-            blob = await self.blobs.put(reservation.object_key, content, self.max_size,
-                                        self._inspector_for(reservation))
+            blob = await self.blobs.put(reservation.object_key, content, self.max_size, inspector)
         except Exception as exc:  # noqa: BLE001 - judged once the reservation is known
             return exc
         try:
